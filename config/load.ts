@@ -1,0 +1,163 @@
+// Reads one config file (YAML or JSON) plus environment variables, validates it against the schema,
+// fills defaults, and returns the cameras that are valid with a list of the ones that are not.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import { type CameraConfig, CameraSchema, type Config, ConfigSchema } from './schema.js';
+
+export class ConfigError extends Error {
+  readonly code = 'E_CONFIG';
+  constructor(
+    readonly file: string,
+    readonly field: string,
+    reason: string,
+  ) {
+    super(`${file}: ${field || '(root)'} ${reason}`);
+  }
+}
+
+export interface CameraProblem {
+  index: number;
+  id?: string;
+  field: string;
+  reason: string;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  cameras: CameraConfig[];
+  cameraProblems: CameraProblem[];
+  file: string;
+}
+
+const ajv = new Ajv({ allErrors: false, useDefaults: true, coerceTypes: false, strict: false });
+const validateConfig = ajv.compile<Config>(ConfigSchema);
+const validateCamera = ajv.compile<CameraConfig>(CameraSchema);
+
+function describe(err: ErrorObject): { field: string; reason: string } {
+  const field =
+    err.keyword === 'additionalProperties'
+      ? `${err.instancePath}/${(err.params as { additionalProperty: string }).additionalProperty}`
+      : err.keyword === 'required'
+        ? `${err.instancePath}/${(err.params as { missingProperty: string }).missingProperty}`
+        : err.instancePath;
+  const reason =
+    err.keyword === 'additionalProperties'
+      ? 'is not a known setting'
+      : err.keyword === 'required'
+        ? 'is required'
+        : (err.message ?? 'is invalid');
+  return { field, reason };
+}
+
+function setPath(obj: Record<string, unknown>, keys: string[], value: unknown): void {
+  let node = obj;
+  for (const key of keys.slice(0, -1)) {
+    if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1] as string] = value;
+}
+
+// Environment variables that override the file: secrets and ports belong here, not in the file.
+const ENV_OVERRIDES: [string, string[], 'string' | 'int'][] = [
+  ['CCTV_HOST', ['server', 'host'], 'string'],
+  ['CCTV_PORT', ['server', 'port'], 'int'],
+  ['CCTV_PUBLIC_URL', ['server', 'publicUrl'], 'string'],
+  ['CCTV_LOG_LEVEL', ['log', 'level'], 'string'],
+  ['CCTV_WORKERS', ['media', 'workers'], 'int'],
+  ['CCTV_RTC_PORT', ['media', 'rtcPort'], 'int'],
+  ['CCTV_LISTEN_IP', ['media', 'listenIp'], 'string'],
+  ['CCTV_ANNOUNCED_ADDRESS', ['media', 'announcedAddress'], 'string'],
+  ['CCTV_JWT_SECRET', ['auth', 'jwtSecret'], 'string'],
+  ['CCTV_REDIS_URL', ['redis', 'url'], 'string'],
+  ['CCTV_SIM_PORT', ['simulator', 'port'], 'int'],
+];
+
+/** `${NAME}` in a camera URL is taken from the environment; the value is never echoed in errors. */
+export function interpolateEnv(value: string, env: NodeJS.ProcessEnv): { value: string; missing: string[] } {
+  const missing: string[] = [];
+  const out = value.replace(/\$\{([A-Z0-9_]+)\}/g, (_m, name: string) => {
+    const v = env[name];
+    if (v === undefined) {
+      missing.push(name);
+      return '';
+    }
+    return encodeURIComponent(v);
+  });
+  return { value: out, missing };
+}
+
+export function parseConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv = {}): LoadedConfig {
+  const data = (raw ?? {}) as Record<string, unknown>;
+  if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(file, '', 'must be a mapping of settings');
+  for (const [name, keys, kind] of ENV_OVERRIDES) {
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    if (kind === 'int' && !/^\d+$/.test(v))
+      throw new ConfigError(`env ${name}`, `/${keys.join('/')}`, 'must be an integer');
+    setPath(data, keys, kind === 'int' ? Number(v) : v);
+  }
+  if (!validateConfig(data)) {
+    const { field, reason } = describe(validateConfig.errors?.[0] as ErrorObject);
+    throw new ConfigError(file, field, reason);
+  }
+  const config = data as Config;
+  const cameras: CameraConfig[] = [];
+  const cameraProblems: CameraProblem[] = [];
+  const seen = new Set<string>();
+  for (const [index, cam] of config.cameras.entries()) {
+    const id = typeof cam === 'object' && cam !== null ? (cam as { id?: unknown }).id : undefined;
+    const idStr = typeof id === 'string' ? id : undefined;
+    const problem = (field: string, reason: string): void => {
+      cameraProblems.push({ index, ...(idStr ? { id: idStr } : {}), field: `/cameras/${index}${field}`, reason });
+    };
+    const copy = structuredClone(cam);
+    if (!validateCamera(copy)) {
+      const d = describe(validateCamera.errors?.[0] as ErrorObject);
+      problem(d.field, d.reason);
+      continue;
+    }
+    if (seen.has(copy.id)) {
+      problem('/id', 'repeats the id of an earlier camera');
+      continue;
+    }
+    let ok = true;
+    for (const variant of ['main', 'sub'] as const) {
+      const v = copy[variant];
+      if (!v) continue;
+      const { value, missing } = interpolateEnv(v.url, env);
+      if (missing.length) {
+        problem(`/${variant}/url`, `uses unset environment variable(s) ${missing.join(', ')}`);
+        ok = false;
+        break;
+      }
+      v.url = value;
+    }
+    if (!ok) continue;
+    seen.add(copy.id);
+    cameras.push(copy);
+  }
+  return { config, cameras, cameraProblems, file };
+}
+
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, '', `cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  let raw: unknown;
+  try {
+    raw = path.extname(file) === '.json' ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(
+      file,
+      '',
+      `is not valid ${path.extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`,
+    );
+  }
+  return parseConfig(raw, file, env);
+}

@@ -1,0 +1,132 @@
+// The gateway's configuration: one JSON Schema (TypeBox) that is also the TypeScript type.
+import { type Static, Type as T } from '@sinclair/typebox';
+
+const Id = T.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$', description: 'lower-case id used in URLs and metrics' });
+const Port = T.Integer({ minimum: 0, maximum: 65535 });
+const Seconds = (def: number, min = 0) => T.Number({ minimum: min, default: def });
+
+export const VariantSchema = T.Object(
+  {
+    url: T.String({
+      pattern: '^rtsps?://',
+      description: 'RTSP URL; credentials may use ${ENV_VAR} so passwords stay out of the file',
+    }),
+    transcode: T.Union([T.Literal('auto'), T.Literal('always'), T.Literal('never')], { default: 'auto' }),
+  },
+  { additionalProperties: false },
+);
+
+export const CameraSchema = T.Object(
+  {
+    id: Id,
+    name: T.String({ minLength: 1 }),
+    kecamatan: T.Optional(T.String()),
+    kelurahan: T.Optional(T.String()),
+    main: VariantSchema,
+    sub: T.Optional(VariantSchema),
+    alwaysOn: T.Boolean({ default: false }),
+    rtspTransport: T.Union([T.Literal('tcp'), T.Literal('udp')], { default: 'tcp' }),
+    audio: T.Boolean({ default: false, description: 'relay the camera audio (G.711 passed through, AAC to Opus)' }),
+  },
+  { additionalProperties: false },
+);
+
+export const SimulatedCameraSchema = T.Object(
+  {
+    id: Id,
+    name: T.String({ minLength: 1 }),
+    kecamatan: T.Optional(T.String()),
+    profile: T.Union([T.Literal('baseline'), T.Literal('main'), T.Literal('high')], { default: 'baseline' }),
+    codec: T.Union([T.Literal('h264'), T.Literal('h265')], { default: 'h264' }),
+    width: T.Integer({ minimum: 16, maximum: 3840, default: 640 }),
+    height: T.Integer({ minimum: 16, maximum: 2160, default: 360 }),
+    fps: T.Integer({ minimum: 1, maximum: 60, default: 25 }),
+    gop: T.Integer({ minimum: 1, maximum: 600, default: 25 }),
+    bitrateKbps: T.Integer({ minimum: 50, maximum: 20000, default: 1000 }),
+    sub: T.Boolean({ default: false, description: 'also serve a low-resolution sub stream' }),
+    alwaysOn: T.Boolean({ default: false }),
+  },
+  { additionalProperties: false },
+);
+
+export const ConfigSchema = T.Object(
+  {
+    server: T.Object(
+      {
+        host: T.String({ default: '0.0.0.0' }),
+        port: T.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+        publicUrl: T.Optional(T.String({ description: 'URL printed for people to open' })),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    log: T.Object(
+      {
+        level: T.Union(
+          ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => T.Literal(l)),
+          { default: 'info' },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    media: T.Object(
+      {
+        workers: T.Integer({ minimum: 0, maximum: 64, default: 0, description: '0 = one per core' }),
+        listenIp: T.String({ default: '0.0.0.0' }),
+        announcedAddress: T.Optional(T.String({ description: 'address browsers reach; defaults to listenIp' })),
+        rtcPort: T.Integer({
+          minimum: 0,
+          maximum: 65535,
+          default: 40000,
+          description: 'WebRtcServer port of worker 0; worker i uses rtcPort + i (UDP and TCP); 0 = any free port',
+        }),
+        rtpPortRange: T.Object(
+          { min: Port, max: Port },
+          { additionalProperties: false, default: { min: 42000, max: 42999 } },
+        ),
+        logLevel: T.Union([T.Literal('debug'), T.Literal('warn'), T.Literal('error'), T.Literal('none')], {
+          default: 'warn',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    ingest: T.Object(
+      {
+        ffmpegPath: T.String({ default: '/usr/bin/ffmpeg' }),
+        ffprobePath: T.String({ default: '/usr/bin/ffprobe' }),
+        idleTimeoutSec: Seconds(30),
+        stallTimeoutSec: Seconds(5, 1),
+        connectTimeoutSec: Seconds(5, 1),
+        backoffInitialMs: T.Integer({ minimum: 10, default: 500 }),
+        backoffMaxMs: T.Integer({ minimum: 100, default: 3000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    auth: T.Object(
+      {
+        jwtSecret: T.Optional(T.String({ minLength: 16, description: 'HS256 secret; set with CCTV_JWT_SECRET' })),
+        issuer: T.String({ default: 'cctv-gateway' }),
+        audience: T.String({ default: 'cctv-gateway' }),
+        allowAnonymousMetrics: T.Boolean({ default: true }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    redis: T.Optional(T.Object({ url: T.String({ pattern: '^rediss?://' }) }, { additionalProperties: false })),
+    simulator: T.Optional(
+      T.Object(
+        {
+          port: T.Integer({ minimum: 0, maximum: 65535, default: 8554 }),
+          cameras: T.Array(SimulatedCameraSchema, { default: [] }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    // Checked one by one after the rest: a bad camera is reported and skipped, not fatal.
+    cameras: T.Array(T.Unknown(), { default: [] }),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+export type CameraConfig = Static<typeof CameraSchema>;
+export type VariantConfig = Static<typeof VariantSchema>;
+export type SimulatedCameraConfig = Static<typeof SimulatedCameraSchema>;

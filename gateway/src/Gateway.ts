@@ -1,0 +1,79 @@
+// Wires media, streams, signaling and HTTP together; one instance per process (tests start several).
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { CameraConfig, Config } from '../../config/schema.js';
+import { TokenVerifier } from '../../signaling/src/auth.js';
+import { SignalingServer } from '../../signaling/src/SignalingServer.js';
+import { buildApp } from './http/app.js';
+import { createMetrics } from './http/metrics.js';
+import type { Logger } from './log.js';
+import { WorkerPool } from './media/WorkerPool.js';
+import { StreamRegistry } from './streams/StreamRegistry.js';
+
+export const DEFAULT_WEB_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web-client/dist');
+
+export interface GatewayOptions {
+  config: Config;
+  cameras: CameraConfig[];
+  /** HS256 secret; main makes a random one when the config has none. */
+  jwtSecret: string;
+  logger: Logger;
+  webRoot?: string;
+}
+
+export class Gateway {
+  #closed = false;
+
+  private constructor(
+    readonly pool: WorkerPool,
+    readonly streams: StreamRegistry,
+    readonly signaling: SignalingServer,
+    readonly verifier: TokenVerifier,
+    readonly metrics: Registry,
+    readonly app: FastifyInstance,
+    readonly port: number,
+    private readonly logger: Logger,
+  ) {}
+
+  static async start(opts: GatewayOptions): Promise<Gateway> {
+    const { config, logger } = opts;
+    const pool = await WorkerPool.create({
+      workers: config.media.workers,
+      listenIp: config.media.listenIp,
+      ...(config.media.announcedAddress ? { announcedAddress: config.media.announcedAddress } : {}),
+      rtcPort: config.media.rtcPort,
+      rtpPortRange: config.media.rtpPortRange,
+      logLevel: config.media.logLevel,
+      logger,
+    });
+    const streams = new StreamRegistry(opts.cameras, config.ingest, pool, logger);
+    const verifier = new TokenVerifier({
+      secret: opts.jwtSecret,
+      issuer: config.auth.issuer,
+      audience: config.auth.audience,
+    });
+    const signaling = new SignalingServer({ pool, streams, verifier, logger });
+    const metrics = createMetrics({ pool, streams, connections: () => signaling.connections });
+    const app = await buildApp({ pool, streams, metrics, logger, webRoot: opts.webRoot ?? DEFAULT_WEB_ROOT });
+    signaling.attach(app.server);
+    await app.listen({ host: config.server.host, port: config.server.port });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.server.port;
+    streams.startAlwaysOn();
+    logger.info({ port, cameras: opts.cameras.length }, 'gateway listening');
+    return new Gateway(pool, streams, signaling, verifier, metrics, app, port, logger);
+  }
+
+  /** Stops accepting, tells clients, closes consumers, stops FFmpeg, closes workers. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.signaling.close();
+    await this.app.close();
+    await this.streams.close();
+    this.pool.close();
+    this.logger.info('gateway stopped');
+  }
+}

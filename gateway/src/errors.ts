@@ -1,0 +1,44 @@
+// One error type with a stable code and an HTTP status, mapped in one place for HTTP and WebSocket.
+export type ErrorCode =
+  | 'E_BAD_REQUEST'
+  | 'E_UNAUTHENTICATED'
+  | 'E_AUTH_EXPIRED'
+  | 'E_FORBIDDEN'
+  | 'E_FORBIDDEN_STREAM'
+  | 'E_NOT_FOUND'
+  | 'E_RATE_LIMITED'
+  | 'E_CAPACITY'
+  | 'E_UNSUPPORTED'
+  | 'E_STREAM_OFFLINE'
+  | 'E_INTERNAL';
+
+const STATUS: Record<ErrorCode, number> = {
+  E_BAD_REQUEST: 400,
+  E_UNAUTHENTICATED: 401,
+  E_AUTH_EXPIRED: 401,
+  E_FORBIDDEN: 403,
+  E_FORBIDDEN_STREAM: 403,
+  E_NOT_FOUND: 404,
+  E_RATE_LIMITED: 429,
+  E_CAPACITY: 503,
+  E_UNSUPPORTED: 422,
+  E_STREAM_OFFLINE: 503,
+  E_INTERNAL: 500,
+};
+
+export class GatewayError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.status = STATUS[code];
+  }
+}
+
+/** What a client may see of any error: internal details stay in the log. */
+export function publicError(err: unknown): { code: ErrorCode; message: string } {
+  if (err instanceof GatewayError) return { code: err.code, message: err.message };
+  return { code: 'E_INTERNAL', message: 'internal error; it has been logged' };
+}

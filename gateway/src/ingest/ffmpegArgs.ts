@@ -1,0 +1,145 @@
+// FFmpeg command lines for RTSP ingest into mediasoup PlainTransports (pure; tested beside).
+export interface RtpTarget {
+  ip: string;
+  rtpPort: number;
+  rtcpPort: number;
+  /** Fixed local ports: a comedia PlainTransport only accepts the source it learned first. */
+  localRtpPort: number;
+  localRtcpPort: number;
+  ssrc: number;
+  payloadType: number;
+}
+
+export interface IngestPlan {
+  url: string;
+  rtspTransport: 'tcp' | 'udp';
+  timeoutSec: number;
+  video: RtpTarget & { mode: 'copy' | 'transcode'; fps?: number; bitrateKbps?: number };
+  audio?: RtpTarget & { mode: 'copy' | 'opus' };
+}
+
+function rtpUrl(t: RtpTarget): string {
+  return `rtp://${t.ip}:${t.rtpPort}?rtcpport=${t.rtcpPort}&localrtpport=${t.localRtpPort}&localrtcpport=${t.localRtcpPort}&pkt_size=1200`;
+}
+
+export function ffmpegArgs(plan: IngestPlan): string[] {
+  const input = [
+    '-hide_banner',
+    '-nostats',
+    '-nostdin',
+    '-loglevel',
+    'level+warning',
+    '-rtsp_transport',
+    plan.rtspTransport,
+    // FFmpeg 5.1: -timeout is the RTSP socket I/O timeout in microseconds (-stimeout is gone).
+    '-timeout',
+    String(Math.round(plan.timeoutSec * 1e6)),
+    '-fflags',
+    'nobuffer',
+    '-flags',
+    'low_delay',
+    // FFmpeg ends analysis as soon as every stream has parameters; this is only the ceiling.
+    '-analyzeduration',
+    '1000000',
+    '-probesize',
+    '1000000',
+    ...(plan.rtspTransport === 'udp' ? ['-max_delay', '200000'] : []),
+    '-i',
+    plan.url,
+  ];
+  const v = plan.video;
+  const video =
+    v.mode === 'copy'
+      ? ['-map', '0:v:0', '-c:v', 'copy']
+      : [
+          '-map',
+          '0:v:0',
+          '-c:v',
+          'libx264',
+          '-preset',
+          'veryfast',
+          '-tune',
+          'zerolatency',
+          '-profile:v',
+          'baseline',
+          '-pix_fmt',
+          'yuv420p',
+          '-bf',
+          '0',
+          '-g',
+          String(v.fps ?? 25),
+          '-b:v',
+          `${v.bitrateKbps ?? 2000}k`,
+          '-maxrate',
+          `${v.bitrateKbps ?? 2000}k`,
+          '-bufsize',
+          `${Math.round((v.bitrateKbps ?? 2000) / 2)}k`,
+        ];
+  // mediasoup spots an H.264 keyframe only by an in-band SPS: put SPS/PPS before every keyframe.
+  const out = [
+    ...video,
+    '-bsf:v',
+    'dump_extra',
+    '-f',
+    'rtp',
+    '-ssrc',
+    String(v.ssrc),
+    '-payload_type',
+    String(v.payloadType),
+    rtpUrl(v),
+  ];
+  const a = plan.audio;
+  if (a) {
+    const codec =
+      a.mode === 'copy'
+        ? ['-c:a', 'copy']
+        : ['-c:a', 'libopus', '-ar', '48000', '-ac', '2', '-b:a', '32k', '-application', 'lowdelay'];
+    out.push(
+      '-map',
+      '0:a:0',
+      ...codec,
+      '-f',
+      'rtp',
+      '-ssrc',
+      String(a.ssrc),
+      '-payload_type',
+      String(a.payloadType),
+      rtpUrl(a),
+    );
+  }
+  return [...input, ...out];
+}
+
+/** Removes credentials from anything FFmpeg or a URL may print. */
+export function redact(text: string, secrets: readonly string[] = []): string {
+  let out = text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/gi, '$1***@');
+  for (const s of secrets) if (s.length >= 3) out = out.split(s).join('***');
+  return out;
+}
+
+/** The user:password parts of a URL, raw and percent-decoded, for redact(). */
+export function urlSecrets(url: string): string[] {
+  try {
+    const u = new URL(url);
+    return [
+      u.password,
+      decodeURIComponent(u.password),
+      u.username && u.password ? `${u.username}:${u.password}` : '',
+    ].filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+export type FailureReason = 'auth' | 'not_found' | 'unreachable' | 'timeout' | 'bad_stream' | 'exit';
+
+/** Classifies an FFmpeg stderr line into a restart reason, or null when it says nothing decisive. */
+export function classifyFfmpegLine(line: string): FailureReason | null {
+  if (/401 Unauthorized|403 Forbidden/i.test(line)) return 'auth';
+  if (/404 Not Found|Server returned 4\d\d/i.test(line)) return 'not_found';
+  if (/Connection refused|No route to host|Network is unreachable|Name or service not known/i.test(line))
+    return 'unreachable';
+  if (/timed out|Timeout|Operation not permitted/i.test(line)) return 'timeout';
+  if (/Invalid data found|could not find codec parameters|no video stream/i.test(line)) return 'bad_stream';
+  return null;
+}

@@ -1,0 +1,546 @@
+/**
+ * Multi-camera RTSP simulator for the demo, tests and benchmarks.
+ *
+ * Node side of `camsim.py` (GStreamer gst-rtsp-server): encodes each distinct
+ * test clip once with FFmpeg into a cache, writes the JSON spec, runs the Python
+ * server and talks to it over JSON lines (events on stdout, commands on stdin).
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { access, mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export type SimVideoCodec = 'h264' | 'h265';
+export type SimVideoProfile = 'baseline' | 'main' | 'high';
+export type SimAudioCodec = 'pcmu' | 'pcma';
+
+export interface SimCameraAuth {
+  method: 'basic' | 'digest';
+  user: string;
+  password: string;
+}
+
+/** One simulated camera; everything but `id` has a default. */
+export interface SimCameraSpec {
+  /** Mount path segment: the camera is served at rtsp://host:port/<id>. */
+  id: string;
+  /** Default 'h264'. */
+  codec?: SimVideoCodec;
+  /** Default 'main'; H.265 supports only 'main'. */
+  profile?: SimVideoProfile;
+  /** Default 640x360 (even numbers). */
+  width?: number;
+  height?: number;
+  /** Default 25. */
+  fps?: number;
+  /** Keyframe interval in frames; default = fps (one IDR per second). */
+  gop?: number;
+  /** Default 1000. */
+  bitrateKbps?: number;
+  /** G.711 audio track (440 Hz tone); default false. */
+  audio?: false | SimAudioCodec;
+  /** RTSP authentication for this mount; default null (open). */
+  auth?: SimCameraAuth | null;
+  /** Pre-encoded Annex-B clip to serve instead of a generated one. */
+  clip?: string;
+  /**
+   * Text burnt into the generated clip; default the camera id. Cameras with the
+   * same encoding settings and label share one clip (give many cameras one
+   * label to encode once, e.g. for load tests).
+   */
+  label?: string;
+}
+
+/** A camera with every default applied, as written to the spec file. */
+export interface ResolvedSimCamera {
+  id: string;
+  codec: SimVideoCodec;
+  profile: SimVideoProfile;
+  width: number;
+  height: number;
+  fps: number;
+  gop: number;
+  bitrateKbps: number;
+  audio: false | SimAudioCodec;
+  auth: SimCameraAuth | null;
+  clip: string;
+  label: string;
+}
+
+/** The JSON document camsim.py reads (`--spec FILE`). */
+export interface SimSpecFile {
+  address: string;
+  port: number;
+  cameras: ResolvedSimCamera[];
+}
+
+/**
+ * One JSON line printed by camsim.py: ready, clip-loaded, media-up, media-down,
+ * camera-stopped, camera-started, command-error, error, stopped; plus 'exit'
+ * {code, signal}, added on the Node side when the process ends.
+ */
+export interface SimEvent {
+  event: string;
+  id?: string;
+  [key: string]: unknown;
+}
+
+export interface CameraSimulatorOptions {
+  cameras: SimCameraSpec[];
+  /** Listening port; 0 (default) lets the server pick a free one. */
+  port?: number;
+  /** Listening address; default 127.0.0.1. */
+  address?: string;
+  /** Where generated clips are cached; default <repo>/.cache/sim. */
+  cacheDir?: string;
+  /** Approximate generated clip length, rounded to whole GOPs; default 4. */
+  clipSeconds?: number;
+  /** Default 15000. */
+  readyTimeoutMs?: number;
+  /** Default /usr/bin/python3 (needs python3-gi and gst-rtsp-server). */
+  pythonPath?: string;
+  /** Default /usr/bin/ffmpeg. */
+  ffmpegPath?: string;
+  /** Called for every event line of the server. */
+  onEvent?: (event: SimEvent) => void;
+}
+
+/** Encoding parameters of one generated clip (also its cache key). */
+export interface SimClipParams {
+  codec: SimVideoCodec;
+  profile: SimVideoProfile;
+  width: number;
+  height: number;
+  fps: number;
+  gop: number;
+  bitrateKbps: number;
+  label: string;
+  seconds: number;
+}
+
+const DEFAULT_PYTHON = '/usr/bin/python3';
+const DEFAULT_FFMPEG = '/usr/bin/ffmpeg';
+const CAMSIM_SCRIPT = fileURLToPath(new URL('./camsim.py', import.meta.url));
+const DEFAULT_CACHE_DIR = fileURLToPath(new URL('../../../.cache/sim/', import.meta.url));
+const FONT_FILE = '/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf';
+// Bump when clip encoding changes so stale cache entries are not reused.
+const CLIP_FORMAT_VERSION = 1;
+const ID_PATTERN = /^[A-Za-z0-9._-]+$/;
+const STOP_GRACE_MS = 3000;
+const STDERR_TAIL_LINES = 30;
+
+/** A running (or restartable) camsim.py server. */
+export class CameraSimulator {
+  #child: ChildProcess | null = null;
+  #port: number;
+  #specDir: string | null = null;
+  #stopping: Promise<void> | null = null;
+  #stderrTail: string[] = [];
+  readonly #listeners = new Set<(event: SimEvent) => void>();
+
+  private constructor(
+    readonly cameras: readonly ResolvedSimCamera[],
+    readonly address: string,
+    port: number,
+    private readonly pythonPath: string,
+    private readonly readyTimeoutMs: number,
+  ) {
+    this.#port = port;
+  }
+
+  /** Generates missing clips, spawns the server and resolves once it listens. */
+  static async start(options: CameraSimulatorOptions): Promise<CameraSimulator> {
+    const cameras = await resolveCameras(options);
+    const sim = new CameraSimulator(
+      cameras,
+      options.address ?? '127.0.0.1',
+      options.port ?? 0,
+      options.pythonPath ?? DEFAULT_PYTHON,
+      options.readyTimeoutMs ?? 15_000,
+    );
+    if (options.onEvent) sim.onEvent(options.onEvent);
+    await sim.#spawn();
+    return sim;
+  }
+
+  /** Port the server listens on (the picked one when started with port 0). */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** Server process id, for CPU/RSS sampling; undefined while stopped. */
+  get pid(): number | undefined {
+    return this.running ? this.#child?.pid : undefined;
+  }
+
+  get running(): boolean {
+    const child = this.#child;
+    return child !== null && child.exitCode === null && child.signalCode === null;
+  }
+
+  /** rtsp://host:port/<id>, without credentials. */
+  url(id: string): string {
+    this.#camera(id);
+    return `rtsp://${this.#urlHost()}:${this.#port}/${id}`;
+  }
+
+  /** Like url(), with the camera's user:password embedded when it has auth. */
+  urlWithCredentials(id: string): string {
+    const auth = this.#camera(id).auth;
+    if (!auth) return this.url(id);
+    const userinfo = `${encodeURIComponent(auth.user)}:${encodeURIComponent(auth.password)}`;
+    return `rtsp://${userinfo}@${this.#urlHost()}:${this.#port}/${id}`;
+  }
+
+  /** Subscribes to server events; returns the unsubscribe function. */
+  onEvent(listener: (event: SimEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Resolves with the first event matching `predicate` from now on. */
+  waitForEvent(predicate: (event: SimEvent) => boolean, timeoutMs = 10_000): Promise<SimEvent> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(new Error(`camsim: no matching event within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const off = this.onEvent((event) => {
+        if (event.event === 'exit') {
+          clearTimeout(timer);
+          off();
+          reject(new Error('camsim exited while waiting for an event'));
+        } else if (predicate(event)) {
+          clearTimeout(timer);
+          off();
+          resolve(event);
+        }
+      });
+    });
+  }
+
+  /**
+   * Takes one camera offline like a reboot: its mount disappears (404) and its
+   * connected clients are disconnected. The other cameras keep streaming.
+   */
+  async stopCamera(id: string): Promise<void> {
+    await this.#command('stop-camera', id, 'camera-stopped');
+  }
+
+  /** Brings a camera stopped by stopCamera() back. */
+  async startCamera(id: string): Promise<void> {
+    await this.#command('start-camera', id, 'camera-started');
+  }
+
+  /**
+   * Stops the server (all clients see the connection drop, new connects are
+   * refused) and starts it again on the same port; also restarts a stopped one.
+   */
+  async restart(): Promise<void> {
+    await this.#terminate();
+    await this.#spawn();
+  }
+
+  /** SIGTERM, then SIGKILL after 3 s; resolves once the process has exited. Idempotent. */
+  async stop(): Promise<void> {
+    await this.#terminate();
+    if (this.#specDir) {
+      await rm(this.#specDir, { recursive: true, force: true });
+      this.#specDir = null;
+    }
+  }
+
+  #camera(id: string): ResolvedSimCamera {
+    const camera = this.cameras.find((c) => c.id === id);
+    if (!camera) throw new Error(`camsim: unknown camera '${id}'`);
+    return camera;
+  }
+
+  #urlHost(): string {
+    if (this.address === '0.0.0.0' || this.address === '') return '127.0.0.1';
+    if (this.address === '::') return '[::1]';
+    return this.address.includes(':') ? `[${this.address}]` : this.address;
+  }
+
+  #dispatch(event: SimEvent): void {
+    for (const listener of [...this.#listeners]) listener(event);
+  }
+
+  async #command(cmd: string, id: string, ack: string): Promise<void> {
+    this.#camera(id);
+    const child = this.#child;
+    if (!this.running || !child?.stdin) throw new Error('camsim is not running');
+    const done = this.waitForEvent((e) => (e.event === ack && e.id === id) || e.event === 'command-error', 5000);
+    child.stdin.write(`${JSON.stringify({ cmd, id })}\n`);
+    const event = await done;
+    if (event.event === 'command-error') throw new Error(`camsim: ${String(event.error)}`);
+  }
+
+  async #spawn(): Promise<void> {
+    if (this.running) throw new Error('camsim is already running');
+    this.#specDir ??= await mkdtemp(join(tmpdir(), 'camsim-'));
+    const specPath = join(this.#specDir, 'spec.json');
+    const spec: SimSpecFile = { address: this.address, port: this.#port, cameras: [...this.cameras] };
+    await writeFile(specPath, JSON.stringify(spec, null, 2));
+
+    this.#stderrTail = [];
+    const child = spawn(this.pythonPath, [CAMSIM_SCRIPT, '--spec', specPath, '--control-stdin'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    this.#child = child;
+    // EPIPE on a dead server must not crash the host process.
+    child.stdin?.on('error', () => {});
+    createInterface({ input: child.stderr! }).on('line', (line) => this.#keepStderr(line));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let event: SimEvent;
+      try {
+        event = JSON.parse(line) as SimEvent;
+      } catch {
+        this.#keepStderr(line);
+        return;
+      }
+      if (event.event === 'error') this.#keepStderr(`error: ${String(event.error)}`);
+      this.#dispatch(event);
+    });
+    child.once('exit', (code, signal) => this.#dispatch({ event: 'exit', code, signal }));
+
+    const ready = await new Promise<SimEvent>((resolve, reject) => {
+      const fail = (why: string): void => {
+        cleanup();
+        const tail = this.#stderrTail.slice(-10).join('\n');
+        reject(new Error(`camsim did not become ready: ${why}${tail ? `\n${tail}` : ''}`));
+      };
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        fail(`timeout after ${this.readyTimeoutMs} ms`);
+      }, this.readyTimeoutMs);
+      const onError = (err: Error): void => fail(`spawn ${this.pythonPath}: ${err.message}`);
+      const off = this.onEvent((event) => {
+        if (event.event === 'ready') {
+          cleanup();
+          resolve(event);
+        } else if (event.event === 'exit') {
+          fail(`exited with code ${String(event.code)} signal ${String(event.signal)}`);
+        }
+      });
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        off();
+        child.off('error', onError);
+      };
+      child.once('error', onError);
+    });
+    this.#port = Number(ready.port);
+  }
+
+  #keepStderr(line: string): void {
+    this.#stderrTail.push(line);
+    if (this.#stderrTail.length > STDERR_TAIL_LINES) this.#stderrTail.shift();
+  }
+
+  async #terminate(): Promise<void> {
+    const child = this.#child;
+    if (!child) return;
+    this.#stopping ??= (async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        child.kill('SIGTERM');
+        const killer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+        await exited;
+        clearTimeout(killer);
+      }
+      this.#child = null;
+      this.#stopping = null;
+    })();
+    await this.#stopping;
+  }
+}
+
+/** Applies defaults, validates, and fills `clip` (generating clips as needed). */
+async function resolveCameras(options: CameraSimulatorOptions): Promise<ResolvedSimCamera[]> {
+  if (options.cameras.length === 0) throw new Error('camsim: no cameras');
+  const cacheDir = options.cacheDir ?? DEFAULT_CACHE_DIR;
+  const ffmpegPath = options.ffmpegPath ?? DEFAULT_FFMPEG;
+  const seconds = options.clipSeconds ?? 4;
+  const seen = new Set<string>();
+  const digestPasswords = new Map<string, string>();
+  const clips = new Map<string, string>();
+  const cameras: ResolvedSimCamera[] = [];
+
+  for (const spec of options.cameras) {
+    const id = spec.id;
+    if (!ID_PATTERN.test(id)) throw new Error(`camsim: camera id '${id}' must match ${ID_PATTERN}`);
+    if (seen.has(id)) throw new Error(`camsim: duplicate camera id '${id}'`);
+    seen.add(id);
+    const fps = spec.fps ?? 25;
+    const params: SimClipParams = {
+      codec: spec.codec ?? 'h264',
+      profile: spec.profile ?? 'main',
+      width: spec.width ?? 640,
+      height: spec.height ?? 360,
+      fps,
+      gop: spec.gop ?? fps,
+      bitrateKbps: spec.bitrateKbps ?? 1000,
+      label: spec.label ?? id,
+      seconds,
+    };
+    validateParams(id, params);
+    const auth = spec.auth ?? null;
+    if (auth) {
+      if (auth.method !== 'basic' && auth.method !== 'digest') {
+        throw new Error(`camsim: ${id}: auth method must be basic or digest`);
+      }
+      if (!auth.user) throw new Error(`camsim: ${id}: auth user is empty`);
+      // gst-rtsp-server keys digest credentials by user name alone.
+      if (auth.method === 'digest' && (digestPasswords.get(auth.user) ?? auth.password) !== auth.password) {
+        throw new Error(`camsim: digest user '${auth.user}' has different passwords on two cameras`);
+      }
+      if (auth.method === 'digest') digestPasswords.set(auth.user, auth.password);
+    }
+    const audio = spec.audio ?? false;
+    if (audio !== false && audio !== 'pcmu' && audio !== 'pcma') {
+      throw new Error(`camsim: ${id}: audio must be false, 'pcmu' or 'pcma'`);
+    }
+    cameras.push({
+      id,
+      codec: params.codec,
+      profile: params.profile,
+      width: params.width,
+      height: params.height,
+      fps: params.fps,
+      gop: params.gop,
+      bitrateKbps: params.bitrateKbps,
+      audio,
+      auth,
+      clip: spec.clip ?? '',
+      label: params.label,
+    });
+  }
+
+  // Sequential on purpose: encodes are CPU-heavy and the cache dedupes repeats.
+  for (const camera of cameras) {
+    if (camera.clip) {
+      await access(camera.clip).catch(() => {
+        throw new Error(`camsim: ${camera.id}: clip ${camera.clip} not readable`);
+      });
+      continue;
+    }
+    const { fps, gop, codec, profile, width, height, bitrateKbps, label } = camera;
+    const params: SimClipParams = { codec, profile, width, height, fps, gop, bitrateKbps, label, seconds };
+    const key = clipFileName(params);
+    const clip = clips.get(key) ?? (await ensureClip(params, cacheDir, ffmpegPath));
+    clips.set(key, clip);
+    camera.clip = clip;
+  }
+  return cameras;
+}
+
+function validateParams(id: string, p: SimClipParams): void {
+  const positiveInt = (name: string, v: number, max: number): void => {
+    if (!Number.isInteger(v) || v < 1 || v > max) {
+      throw new Error(`camsim: ${id}: ${name} must be an integer in 1..${max}, got ${v}`);
+    }
+  };
+  positiveInt('width', p.width, 7680);
+  positiveInt('height', p.height, 4320);
+  positiveInt('fps', p.fps, 120);
+  positiveInt('gop', p.gop, 1000);
+  positiveInt('bitrateKbps', p.bitrateKbps, 100_000);
+  if (p.width % 2 || p.height % 2) throw new Error(`camsim: ${id}: width and height must be even (4:2:0)`);
+  if (p.codec !== 'h264' && p.codec !== 'h265') throw new Error(`camsim: ${id}: codec must be h264 or h265`);
+  if (!['baseline', 'main', 'high'].includes(p.profile)) {
+    throw new Error(`camsim: ${id}: profile must be baseline, main or high`);
+  }
+  if (p.codec === 'h265' && p.profile !== 'main') {
+    throw new Error(`camsim: ${id}: H.265 supports only profile 'main', got '${p.profile}'`);
+  }
+}
+
+/** Cache file name: every encoding parameter plus a hash of the label. */
+export function clipFileName(p: SimClipParams): string {
+  const labelHash = createHash('sha256').update(p.label).digest('hex').slice(0, 10);
+  const ext = p.codec === 'h265' ? 'h265' : 'h264';
+  return (
+    `v${CLIP_FORMAT_VERSION}-${p.codec}-${p.profile}-${p.width}x${p.height}-${p.fps}fps-g${p.gop}` +
+    `-${p.bitrateKbps}k-${p.seconds}s-${labelHash}.${ext}`
+  );
+}
+
+/** Returns the cached clip for `params`, encoding it with FFmpeg first if missing. */
+export async function ensureClip(
+  params: SimClipParams,
+  cacheDir: string,
+  ffmpegPath = DEFAULT_FFMPEG,
+): Promise<string> {
+  const path = join(cacheDir, clipFileName(params));
+  const existing = await stat(path).catch(() => null);
+  if (existing && existing.size > 0) return path;
+  await mkdir(cacheDir, { recursive: true });
+  // Write aside and rename so concurrent runs never read a half-written clip.
+  const partial = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.part`;
+  const font = await access(FONT_FILE).then(
+    () => FONT_FILE,
+    () => undefined,
+  );
+  try {
+    try {
+      await run(ffmpegPath, clipArgs(params, partial, { text: true, font }));
+    } catch {
+      // drawtext needs libfreetype and a font; moving content alone still looks alive.
+      await run(ffmpegPath, clipArgs(params, partial, { text: false }));
+    }
+    await rename(partial, path);
+  } catch (err) {
+    await rm(partial, { force: true });
+    throw new Error(`camsim: cannot encode clip ${path}: ${(err as Error).message}`);
+  }
+  return path;
+}
+
+/** FFmpeg arguments for a looping clip: whole GOPs, IDR-only keyframes, no B-frames, headers on every IDR. */
+function clipArgs(p: SimClipParams, out: string, overlay: { text: boolean; font?: string | undefined }): string[] {
+  const frames = p.gop * Math.max(1, Math.round((p.seconds * p.fps) / p.gop));
+  const rate = `${p.bitrateKbps}k`;
+  const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y'];
+  args.push('-f', 'lavfi', '-i', `testsrc2=size=${p.width}x${p.height}:rate=${p.fps}`);
+  if (overlay.text) {
+    // Only characters that need no escaping inside a filter graph.
+    const text = `${p.label} ${p.codec} ${p.profile} ${p.width}x${p.height}`.replace(/[^A-Za-z0-9 ._-]/g, '_');
+    const size = Math.max(12, Math.round(p.height / 14));
+    const font = overlay.font ? `fontfile=${overlay.font}:` : '';
+    args.push(
+      '-vf',
+      `drawtext=${font}text='${text}':x=${size}:y=h-th-${size}:fontsize=${size}` +
+        ':fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=6',
+    );
+  }
+  args.push('-frames:v', String(frames), '-an', '-pix_fmt', 'yuv420p');
+  args.push('-b:v', rate, '-maxrate', rate, '-bufsize', rate);
+  args.push('-g', String(p.gop), '-keyint_min', String(p.gop), '-sc_threshold', '0', '-bf', '0');
+  if (p.codec === 'h264') {
+    args.push('-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', p.profile);
+    args.push('-x264-params', 'repeat-headers=1:scenecut=0:open-gop=0', '-f', 'h264', out);
+  } else {
+    args.push('-c:v', 'libx265', '-preset', 'veryfast', '-profile:v', 'main');
+    args.push(
+      '-x265-params',
+      `keyint=${p.gop}:min-keyint=${p.gop}:scenecut=0:bframes=0:open-gop=0:repeat-headers=1:log-level=error`,
+      '-f',
+      'hevc',
+      out,
+    );
+  }
+  return args;
+}
+
+function run(file: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { timeout: 180_000, maxBuffer: 4 << 20 }, (err, _stdout, stderr) => {
+      if (err) reject(new Error(`${err.message.split('\n')[0]}\n${String(stderr).trim().slice(-2000)}`));
+      else resolve();
+    });
+  });
+}

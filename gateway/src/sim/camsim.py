@@ -1,0 +1,495 @@
+#!/usr/bin/python3
+"""Multi-camera RTSP simulator built on GStreamer's gst-rtsp-server (PyGObject).
+
+Serves one mount per camera, /<id>, from pre-encoded Annex-B clips (H.264 or
+H.265, no B-frames, SPS/PPS before every IDR, length a whole number of GOPs).
+Each distinct clip is parsed once into access units; one drift-free GLib timer
+per clip pushes the current access unit into the appsrc of every active media
+that plays it, so N cameras cost N payloaders and no encoders. Media are shared
+per mount. Optional G.711 audio (PCMU or PCMA) is a 440 Hz tone encoded once
+and paced by the same timer: a live audiotestsrc would make the media report
+itself seekable, and gst then fails PLAY with 503 when it cannot seek appsrc.
+
+Usage: /usr/bin/python3 camsim.py --spec spec.json [--control-stdin]
+
+The spec is JSON: {"address": "127.0.0.1", "port": 8554, "cameras": [{"id":
+"cam1", "codec": "h264", "fps": 25, "audio": false, "auth": null, "clip":
+"/abs/clip.h264"}, ...]} (other camera fields are ignored here). Port 0 binds
+any free port. stdout carries one JSON object per line: {"event": "ready",
+"port": N} once listening, then media-up/media-down/camera-stopped/...
+With --control-stdin, JSON commands are read from stdin ({"cmd": "stop-camera",
+"id": "cam1"} or "start-camera") and the process exits when stdin closes, so it
+never outlives its parent. SIGTERM/SIGINT exit cleanly with status 0.
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import sys
+import threading
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstApp", "1.0")
+gi.require_version("GstRtsp", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstApp, GstRtsp, GstRtspServer  # noqa: E402,F401
+
+ID_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+# A new media waits for an IDR; beyond this many queued buffers its appsrc is
+# not draining (prepared but not yet playing) and a backlog would burst on PLAY.
+MAX_BACKLOG = 50
+ANONYMOUS_ROLE = "anonymous"
+# Access units are kept length-prefixed: the payloader then walks NAL lengths
+# instead of scanning every byte for start codes, and no parser runs per mount.
+PACKETIZED = {"h264": "avc", "h265": "hvc1"}
+AUDIO_CODECS = {"pcmu": ("mulawenc", "rtppcmupay", 0),  # encoder, payloader, static PT
+                "pcma": ("alawenc", "rtppcmapay", 8)}
+
+_stdout_lock = threading.Lock()
+
+
+def emit(event, **fields):
+    """Write one JSON event line; a single locked write keeps lines whole across threads."""
+    line = json.dumps({"event": event, **fields}, separators=(",", ":")) + "\n"
+    with _stdout_lock:
+        try:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # parent stopped reading; events are advisory
+
+
+class Clip:
+    """An Annex-B clip parsed once into length-prefixed GstBuffers, one per access unit."""
+
+    def __init__(self, path, codec):
+        pipeline = Gst.parse_launch(
+            f"filesrc location=\"{path}\" ! {codec}parse ! "
+            f"video/x-{codec},stream-format={PACKETIZED[codec]},alignment=au ! "
+            "appsink name=sink sync=false")
+        sink = pipeline.get_by_name("sink")
+        pipeline.set_state(Gst.State.PLAYING)
+        self.caps = None
+        self.buffers = []  # (Gst.Buffer, is_keyframe)
+        while True:
+            sample = sink.emit("pull-sample")
+            if sample is None:
+                break
+            if self.caps is None:
+                self.caps = sample.get_caps().to_string()
+            src = sample.get_buffer()
+            ok, info = src.map(Gst.MapFlags.READ)
+            if not ok:
+                raise RuntimeError(f"cannot map a buffer of {path}")
+            key = not src.has_flags(Gst.BufferFlags.DELTA_UNIT)
+            # Own the bytes: the parser's buffers die with its pipeline.
+            buf = Gst.Buffer.new_wrapped(bytes(info.data))
+            src.unmap(info)
+            if not key:
+                buf.set_flags(Gst.BufferFlags.DELTA_UNIT)
+            self.buffers.append((buf, key))
+        pipeline.set_state(Gst.State.NULL)
+        if not self.buffers or not self.buffers[0][1]:
+            raise RuntimeError(f"{path}: empty or does not start with a keyframe")
+        self.bytes = sum(b.get_size() for b, _ in self.buffers)
+
+
+class Tone:
+    """One second of a 440 Hz sine in G.711: 440 whole cycles, so it loops seamlessly."""
+
+    RATE = 8000
+
+    def __init__(self, codec):
+        encoder = AUDIO_CODECS[codec][0]
+        pipeline = Gst.parse_launch(
+            f"audiotestsrc wave=sine freq=440 volume=0.2 num-buffers=1 "
+            f"samplesperbuffer={self.RATE} ! audio/x-raw,rate={self.RATE},channels=1 "
+            f"! {encoder} ! appsink name=sink sync=false")
+        sink = pipeline.get_by_name("sink")
+        pipeline.set_state(Gst.State.PLAYING)
+        data, self.caps = bytearray(), None
+        while (sample := sink.emit("pull-sample")) is not None:
+            self.caps = self.caps or sample.get_caps().to_string()
+            buf = sample.get_buffer()
+            data.extend(buf.extract_dup(0, buf.get_size()))
+        pipeline.set_state(Gst.State.NULL)
+        if len(data) != self.RATE:
+            raise RuntimeError(f"{codec} tone: expected {self.RATE} bytes, got {len(data)}")
+        self.data = bytes(data) * 2  # doubled so any one-second window is a plain slice
+
+    def buffer(self, start, count):
+        offset = start % self.RATE
+        return Gst.Buffer.new_wrapped(self.data[offset:offset + count])
+
+
+class Feeder:
+    """Paces one clip at its frame rate into every appsrc currently playing it."""
+
+    def __init__(self, clip, fps):
+        self.clip = clip
+        self.fps = fps
+        self._lock = threading.Lock()
+        self._viewers = {}  # video appsrc -> bool: has received its first keyframe
+        self._audio = {}  # audio appsrc -> Tone
+        self._index = 0
+        self._sent = 0
+        self._t0 = 0
+
+    def attach(self, video, audio=None, tone=None):
+        with self._lock:
+            self._viewers[video] = False
+            if audio is not None:
+                self._audio[audio] = tone
+
+    def detach(self, video, audio=None):
+        with self._lock:
+            self._viewers.pop(video, None)
+            self._audio.pop(audio, None)
+
+    def start(self):
+        self._t0 = GLib.get_monotonic_time()
+        self._schedule()
+
+    def _schedule(self):
+        # Aim at the due time of the next frame, computed from t0, so timer
+        # jitter never accumulates into drift.
+        due_us = self._t0 + self._sent * 1_000_000 // self.fps
+        delay_ms = max(0, (due_us - GLib.get_monotonic_time() + 999) // 1000)
+        GLib.timeout_add(delay_ms, self._tick)
+
+    def _tick(self):
+        due = (GLib.get_monotonic_time() - self._t0) * self.fps // 1_000_000 + 1
+        if due - self._sent > self.fps:
+            # Stalled for over a second (e.g. SIGSTOP): resync instead of bursting.
+            self._t0 = GLib.get_monotonic_time()
+            self._sent, due = 0, 1
+        while self._sent < due:
+            pts = self._t0 * 1000 + self._sent * Gst.SECOND // self.fps
+            self._push_video(pts)
+            self._push_audio(pts)
+            self._sent += 1
+        self._schedule()
+        return False
+
+    def _push_video(self, pts):
+        buf, key = self.clip.buffers[self._index]
+        buf = buf.copy()  # shallow: new metadata, same memory
+        buf.pts, buf.duration = pts, Gst.SECOND // self.fps
+        self._index = (self._index + 1) % len(self.clip.buffers)
+        with self._lock:
+            viewers = list(self._viewers.items())
+        for appsrc, started in viewers:
+            if appsrc.get_current_level_buffers() > MAX_BACKLOG:
+                now_started = False  # not draining: resume at a keyframe once it does
+            else:
+                now_started = started or key  # a new viewer starts at a keyframe
+                if now_started:
+                    # Shared buffer: GStreamer copies on write, the payload never.
+                    appsrc.push_buffer(buf)
+            if now_started != started:
+                with self._lock:
+                    if appsrc in self._viewers:
+                        self._viewers[appsrc] = now_started
+
+    def _push_audio(self, pts):
+        with self._lock:
+            targets = list(self._audio.items())
+        if not targets:
+            return
+        # Sample-exact split of each second across frames (e.g. 8000/30 is not whole).
+        start = self._sent * Tone.RATE // self.fps
+        count = (self._sent + 1) * Tone.RATE // self.fps - start
+        chunks = {}
+        for appsrc, tone in targets:
+            if appsrc.get_current_level_buffers() > MAX_BACKLOG:
+                continue
+            if tone not in chunks:
+                chunks[tone] = tone.buffer(start, count)
+                chunks[tone].pts = pts
+                chunks[tone].duration = count * Gst.SECOND // Tone.RATE
+            appsrc.push_buffer(chunks[tone])
+
+
+class CameraFactory(GstRtspServer.RTSPMediaFactory):
+    """Media factory of one mount; all its viewers share one media."""
+
+    def __init__(self, cam, feeder, tone, registry):
+        super().__init__()
+        self.cam_id = cam["id"]
+        self._feeder = feeder
+        self._tone = tone
+        self._registry = registry
+        codec = cam["codec"]
+        launch = (
+            f"( appsrc name=src is-live=true format=time "
+            f"caps=\"{feeder.clip.caps}\" "
+            f"! rtp{codec}pay name=pay0 pt=96 config-interval=-1 ")
+        if tone is not None:
+            _, payloader, pt = AUDIO_CODECS[cam["audio"]]
+            # 20 ms packets, as G.711 cameras send.
+            launch += (
+                f"appsrc name=asrc is-live=true format=time "
+                f"caps=\"{tone.caps}\" ! {payloader} name=pay1 pt={pt} "
+                f"min-ptime=20000000 max-ptime=20000000 ")
+        self.set_launch(launch + ")")
+        self.set_shared(True)
+        self.set_protocols(GstRtsp.RTSPLowerTrans.TCP | GstRtsp.RTSPLowerTrans.UDP)
+        self.connect("media-configure", self._on_configure)
+
+    def _on_configure(self, _factory, media):
+        element = media.get_element()
+        # Running time = monotonic clock time in every media, so the feeder can
+        # stamp one buffer with its ideal due time and share it, jitter-free.
+        media.set_clock(Gst.SystemClock.obtain())
+        pipeline = element.get_parent()
+        pipeline.set_start_time(Gst.CLOCK_TIME_NONE)
+        pipeline.set_base_time(0)
+        video, audio = element.get_by_name("src"), element.get_by_name("asrc")
+        self._feeder.attach(video, audio, self._tone)
+        self._registry.media_up(media, self.cam_id)
+        media.connect("unprepared", self._on_unprepared, video, audio)
+
+    def _on_unprepared(self, media, video, audio):
+        self._feeder.detach(video, audio)
+        self._registry.media_down(media, self.cam_id)
+
+
+class MountAuth(GstRtspServer.RTSPAuth):
+    """RTSPAuth whose 401 challenge offers only the method of the requested mount."""
+
+    def __init__(self, methods):
+        super().__init__()
+        self._methods = methods  # camera id -> GstRtsp.RTSPAuthMethod
+        # The binding rejects OR-ed methods; only protected mounts ever get a
+        # challenge, so any one method serves as the default.
+        self._default = next(iter(methods.values()))
+        self.set_supported_methods(self._default)
+        self._lock = threading.Lock()
+
+    def do_generate_authenticate_header(self, ctx):
+        path = ctx.uri.abspath if ctx.uri is not None else ""
+        method = self._methods.get(path.strip("/").split("/")[0], self._default)
+        # supported-methods is auth-wide state: hold it only around the chain-up.
+        with self._lock:
+            self.set_supported_methods(method)
+            GstRtspServer.RTSPAuth.do_generate_authenticate_header(self, ctx)
+            self.set_supported_methods(self._default)
+
+
+class Simulator:
+    """The RTSP server, its mounts and the per-clip feeders."""
+
+    def __init__(self, spec):
+        self.cameras = {}
+        for cam in spec["cameras"]:
+            if not ID_RE.match(cam["id"]) or cam["id"] in self.cameras:
+                raise ValueError(f"bad or duplicate camera id {cam['id']!r}")
+            if cam["codec"] not in ("h264", "h265"):
+                raise ValueError(f"{cam['id']}: codec must be h264 or h265")
+            if cam.get("audio") and cam["audio"] not in AUDIO_CODECS:
+                raise ValueError(f"{cam['id']}: audio must be false, pcmu or pcma")
+            self.cameras[cam["id"]] = cam
+        self._lock = threading.Lock()
+        self._media = {}  # GstRTSPMedia -> camera id, for stop-camera
+        self.feeders = self._make_feeders()
+        self.tones = {a: Tone(a) for a in {c.get("audio") for c in self.cameras.values()} if a}
+
+        self.server = GstRtspServer.RTSPServer()
+        self.server.set_address(spec.get("address", "127.0.0.1"))
+        self.server.set_service(str(spec.get("port", 8554)))
+        # Each DESCRIBE holds a pool thread until its media prerolls (up to a
+        # GOP); the default single thread serialises simultaneous connects.
+        self.server.get_thread_pool().set_max_threads(max(16, 2 * len(self.cameras) + 8))
+        self.roles = self._setup_auth()
+        for cam_id in self.cameras:
+            self.start_camera(cam_id, quiet=True)
+
+    def _make_feeders(self):
+        clips, feeders = {}, {}
+        for cam in self.cameras.values():
+            clip_key = (cam["clip"], cam["codec"])
+            if clip_key not in clips:
+                clips[clip_key] = Clip(cam["clip"], cam["codec"])
+                emit("clip-loaded", clip=cam["clip"], accessUnits=len(clips[clip_key].buffers),
+                     bytes=clips[clip_key].bytes, caps=clips[clip_key].caps)
+            feeder_key = clip_key + (int(cam["fps"]),)
+            if feeder_key not in feeders:
+                feeders[feeder_key] = Feeder(clips[clip_key], int(cam["fps"]))
+            cam["_feeder"] = feeders[feeder_key]
+        return list(feeders.values())
+
+    def _setup_auth(self):
+        """Give each distinct credential its own role; return camera id -> role."""
+        protected = {i: c["auth"] for i, c in self.cameras.items() if c.get("auth")}
+        if not protected:
+            return {}
+        roles, cam_roles, methods, digest_users = {}, {}, {}, {}
+        for cam_id, a in protected.items():
+            method = a["method"]
+            if method not in ("basic", "digest"):
+                raise ValueError(f"{cam_id}: auth method must be basic or digest")
+            cred = (method, a["user"], a["password"])
+            if method == "digest":
+                # gst keys digest credentials by user name alone.
+                if digest_users.setdefault(a["user"], a["password"]) != a["password"]:
+                    raise ValueError(f"digest user {a['user']!r} has two passwords")
+            roles.setdefault(cred, f"cred{len(roles)}")
+            cam_roles[cam_id] = roles[cred]
+            methods[cam_id] = (GstRtsp.RTSPAuthMethod.BASIC if method == "basic"
+                               else GstRtsp.RTSPAuthMethod.DIGEST)
+        auth = MountAuth(methods)
+        anonymous = GstRtspServer.RTSPToken()
+        anonymous.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, ANONYMOUS_ROLE)
+        auth.set_default_token(anonymous)
+        for (method, user, password), role in roles.items():
+            token = GstRtspServer.RTSPToken()
+            token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, role)
+            if method == "basic":
+                auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
+            else:
+                auth.add_digest(user, password, token)
+        self.server.set_auth(auth)
+        self._all_roles = [ANONYMOUS_ROLE] + list(roles.values())
+        return cam_roles
+
+    def _grant(self, factory, cam_id):
+        if not self.roles:
+            return  # no auth configured: factories need no permissions
+        own = self.roles.get(cam_id)
+        for role in self._all_roles:
+            construct = own is None or role == own
+            # access=true even when construct is false, or gst answers 404, not 401.
+            factory.add_role_from_structure(Gst.Structure.from_string(
+                f"{role}, media.factory.access=(boolean)true, "
+                f"media.factory.construct=(boolean){str(construct).lower()}")[0])
+
+    def media_up(self, media, cam_id):
+        with self._lock:
+            self._media[media] = cam_id
+            count = len(self._media)
+        emit("media-up", id=cam_id, activeMedia=count)
+
+    def media_down(self, media, cam_id):
+        with self._lock:
+            self._media.pop(media, None)
+            count = len(self._media)
+        emit("media-down", id=cam_id, activeMedia=count)
+
+    def start_camera(self, cam_id, quiet=False):
+        cam = self.cameras[cam_id]
+        factory = CameraFactory(cam, cam["_feeder"], self.tones.get(cam.get("audio")), self)
+        self._grant(factory, cam_id)
+        self.server.get_mount_points().add_factory(f"/{cam_id}", factory)
+        if not quiet:
+            emit("camera-started", id=cam_id)
+
+    def stop_camera(self, cam_id):
+        """Unmount the camera and drop every client that plays it, like a reboot."""
+        self.server.get_mount_points().remove_factory(f"/{cam_id}")
+        with self._lock:
+            doomed = {m for m, c in self._media.items() if c == cam_id}
+
+        def plays_camera(client):
+            found = []
+
+            def on_session(_client, session):
+                def on_media(_session, session_media):
+                    if session_media.get_media() in doomed:
+                        found.append(True)
+                    return GstRtspServer.RTSPFilterResult.KEEP
+                session.filter(on_media)
+                return GstRtspServer.RTSPFilterResult.KEEP
+            client.session_filter(on_session)
+            return bool(found)
+
+        closed = []
+
+        def on_client(_server, client):
+            if plays_camera(client):
+                closed.append(client)
+                return GstRtspServer.RTSPFilterResult.REMOVE
+            return GstRtspServer.RTSPFilterResult.KEEP
+        self.server.client_filter(on_client)
+        emit("camera-stopped", id=cam_id, clientsClosed=len(closed))
+
+    def handle_command(self, line):
+        try:
+            cmd = json.loads(line)
+            name, cam_id = cmd.get("cmd"), cmd.get("id")
+            if cam_id not in self.cameras:
+                raise ValueError(f"unknown camera {cam_id!r}")
+            if name == "stop-camera":
+                self.stop_camera(cam_id)
+            elif name == "start-camera":
+                self.start_camera(cam_id)
+            else:
+                raise ValueError(f"unknown command {name!r}")
+        except Exception as exc:  # a bad command must not kill the server
+            emit("command-error", error=str(exc), command=line)
+
+
+def watch_stdin(sim, loop):
+    """Feed stdin lines to the simulator; quit when the parent closes stdin."""
+    pending = bytearray()
+
+    def on_input(fd, condition):
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            emit("stdin-closed")
+            loop.quit()
+            return False
+        pending.extend(chunk)
+        while b"\n" in pending:
+            line, _, rest = bytes(pending).partition(b"\n")
+            pending[:] = rest
+            if line.strip():
+                sim.handle_command(line.decode("utf-8", "replace"))
+        return True
+
+    GLib.unix_fd_add_full(GLib.PRIORITY_DEFAULT, sys.stdin.fileno(),
+                          GLib.IOCondition.IN | GLib.IOCondition.HUP, on_input)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", required=True, help="JSON spec file")
+    parser.add_argument("--control-stdin", action="store_true",
+                        help="read JSON commands from stdin, exit on EOF")
+    args = parser.parse_args()
+    with open(args.spec, encoding="utf-8") as f:
+        spec = json.load(f)
+
+    Gst.init(None)
+    loop = GLib.MainLoop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        GLib.unix_signal_add(GLib.PRIORITY_HIGH, signum, lambda *_: loop.quit() or False)
+    try:
+        sim = Simulator(spec)
+    except Exception as exc:  # report any spec or clip problem as one event
+        emit("error", error=f"{type(exc).__name__}: {exc}")
+        return 2
+    if sim.server.attach(None) == 0:
+        emit("error", error=f"cannot listen on {spec.get('address')}:{spec.get('port')}")
+        return 3
+    for feeder in sim.feeders:
+        feeder.start()
+    if args.control_stdin:
+        watch_stdin(sim, loop)
+    emit("ready", port=sim.server.get_bound_port(), cameras=len(sim.cameras),
+         clips=len({id(f.clip) for f in sim.feeders}), pid=os.getpid())
+    loop.run()
+    emit("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    # Skip interpreter teardown: GStreamer's client threads may still be running.
+    os._exit(code)

@@ -1,0 +1,336 @@
+// One camera stream variant (`main` or `sub`): its mediasoup Producer(s), the FFmpeg that feeds them,
+// on-demand start/stop by viewer count, and stall detection from the producer's byte counters.
+//
+// The PlainTransports and Producers are made once (after the first successful probe) and outlive
+// FFmpeg restarts and idle stops, so viewers keep their consumers and the video resumes by itself.
+import { EventEmitter } from 'node:events';
+import type { types } from 'mediasoup';
+import type { Config, VariantConfig } from '../../../config/schema.js';
+import { GatewayError } from '../errors.js';
+import { backoffDelay } from '../ingest/backoff.js';
+import { FfmpegSource, type RestartReason } from '../ingest/FfmpegSource.js';
+import { ffmpegArgs, type IngestPlan, type RtpTarget, redact, urlSecrets } from '../ingest/ffmpegArgs.js';
+import { allocatePortPair } from '../ingest/ports.js';
+import { type ProbeResult, probe } from '../ingest/probe.js';
+import type { Logger } from '../log.js';
+import {
+  type AudioCodec,
+  audioProducerCodec,
+  signalledProfileLevelId,
+  ssrcFor,
+  VIDEO_PT,
+  videoProducerCodec,
+} from '../media/codecs.js';
+import type { MediaWorker } from '../media/WorkerPool.js';
+
+export type VariantName = 'main' | 'sub';
+export type StreamState = 'idle' | 'starting' | 'live' | 'stalled' | 'error';
+
+export interface StreamVariantEvents {
+  state: [StreamState, string | undefined];
+  restart: [RestartReason];
+}
+
+export interface StreamVariantOptions {
+  streamId: string;
+  variant: VariantName;
+  source: VariantConfig;
+  rtspTransport: 'tcp' | 'udp';
+  audio: boolean;
+  alwaysOn: boolean;
+  ingest: Config['ingest'];
+  origin: MediaWorker;
+  logger: Logger;
+}
+
+interface Track {
+  transport: types.PlainTransport;
+  producer: types.Producer;
+  target: RtpTarget;
+}
+
+const STALL_POLL_MS = 1000;
+
+export class StreamVariant extends EventEmitter<StreamVariantEvents> {
+  #state: StreamState = 'idle';
+  #lastError: string | undefined;
+  #viewers = 0;
+  #video: Track | undefined;
+  #audio: Track | undefined;
+  #audioMode: 'copy' | 'opus' | undefined;
+  #videoMode: 'copy' | 'transcode' = 'copy';
+  #fps = 25;
+  #source: FfmpegSource | undefined;
+  #preparing: Promise<void> | undefined;
+  #prepareAttempt = 0;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #stallTimer: NodeJS.Timeout | undefined;
+  #lastBytes = 0;
+  #lastProgressAt = 0;
+  #liveSince: number | undefined;
+  #closed = false;
+  readonly logger: Logger;
+
+  constructor(readonly opts: StreamVariantOptions) {
+    super();
+    this.logger = opts.logger.child({ stream: opts.streamId, variant: opts.variant });
+  }
+
+  get id(): string {
+    return `${this.opts.streamId}/${this.opts.variant}`;
+  }
+  get state(): StreamState {
+    return this.#state;
+  }
+  get lastError(): string | undefined {
+    return this.#lastError;
+  }
+  get viewers(): number {
+    return this.#viewers;
+  }
+  get origin(): MediaWorker {
+    return this.opts.origin;
+  }
+  get producers(): types.Producer[] {
+    return [this.#video?.producer, this.#audio?.producer].filter((p): p is types.Producer => !!p);
+  }
+  get ffmpegPid(): number | undefined {
+    return this.#source?.pid;
+  }
+  get ingestRunning(): boolean {
+    return !!this.#source && this.#source.state !== 'stopped';
+  }
+  get restarts(): number {
+    return this.#source?.restarts ?? 0;
+  }
+  get liveSince(): number | undefined {
+    return this.#liveSince;
+  }
+
+  /**
+   * A viewer wants this variant: start ingest if needed and return the producers once they exist.
+   * Concurrent callers share one start. Each successful acquire() must be paired with release().
+   */
+  async acquire(): Promise<types.Producer[]> {
+    if (this.#closed) throw new GatewayError('E_NOT_FOUND', `stream ${this.id} is closed`);
+    this.#viewers++;
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    try {
+      await this.#ensureStarted();
+    } catch (err) {
+      this.release();
+      throw err;
+    }
+    return this.producers;
+  }
+
+  release(): void {
+    this.#viewers = Math.max(0, this.#viewers - 1);
+    if (this.#viewers > 0 || this.opts.alwaysOn || this.#closed) return;
+    const ms = this.opts.ingest.idleTimeoutSec * 1000;
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (this.#viewers === 0) void this.stopIngest('idle');
+    }, ms);
+  }
+
+  /** Starts ingest without a viewer (alwaysOn cameras); failures are retried in the background. */
+  startAlwaysOn(): void {
+    this.#ensureStarted().catch(() => {});
+  }
+
+  #ensureStarted(): Promise<void> {
+    if (this.#video && this.#source) {
+      if (this.#source.state === 'stopped') this.#setState('starting');
+      this.#source.start();
+      this.#watchStalls();
+      return Promise.resolve();
+    }
+    if (!this.#preparing) {
+      this.#setState('starting');
+      this.#preparing = this.#prepare().finally(() => {
+        this.#preparing = undefined;
+      });
+    }
+    return this.#preparing;
+  }
+
+  async #prepare(): Promise<void> {
+    const { source, ingest } = this.opts;
+    let info: ProbeResult;
+    try {
+      info = await probe(ingest.ffprobePath, source.url, this.opts.rtspTransport, ingest.connectTimeoutSec);
+    } catch (err) {
+      const msg = redact((err as Error).message, urlSecrets(source.url));
+      this.#fail(`camera unreachable: ${msg}`);
+      this.#scheduleRetry();
+      throw new GatewayError('E_STREAM_OFFLINE', `camera ${this.id} is not reachable (${msg})`);
+    }
+    if (this.#closed) throw new GatewayError('E_NOT_FOUND', `stream ${this.id} is closed`);
+    const v = info.video;
+    if (!v) {
+      this.#fail('camera sends no video track');
+      throw new GatewayError('E_UNSUPPORTED', `camera ${this.id} sends no video`);
+    }
+    const transcode = source.transcode === 'always' || (source.transcode === 'auto' && v.codec !== 'h264');
+    if (!transcode && v.codec !== 'h264') {
+      this.#fail(`camera sends ${v.codec} and transcode is 'never'`);
+      throw new GatewayError(
+        'E_UNSUPPORTED',
+        `camera ${this.id} sends ${v.codec}, which browsers cannot play, and transcoding is off`,
+      );
+    }
+    this.#videoMode = transcode ? 'transcode' : 'copy';
+    this.#fps = Math.round(v.fps) || 25;
+    const profileLevelId = transcode ? '42e01f' : signalledProfileLevelId(v.profile);
+    this.#video = await this.#makeTrack('video', videoProducerCodec(profileLevelId), VIDEO_PT);
+    const a = info.audio;
+    if (this.opts.audio && a) {
+      const codec: AudioCodec = a.codec === 'pcm_mulaw' ? 'pcmu' : a.codec === 'pcm_alaw' ? 'pcma' : 'opus';
+      this.#audioMode = codec === 'opus' ? 'opus' : 'copy';
+      const params = audioProducerCodec(codec);
+      this.#audio = await this.#makeTrack('audio', params, params.payloadType);
+    }
+    this.logger.info(
+      {
+        codec: v.codec,
+        profile: v.profile,
+        signalled: profileLevelId,
+        mode: this.#videoMode,
+        size: `${v.width}x${v.height}`,
+        fps: v.fps,
+        audio: this.#audioMode ?? 'none',
+      },
+      'camera probed; producers ready',
+    );
+    this.#prepareAttempt = 0;
+    this.#source = new FfmpegSource({
+      ffmpegPath: ingest.ffmpegPath,
+      args: () => ffmpegArgs(this.#plan()),
+      secrets: urlSecrets(source.url),
+      backoffInitialMs: ingest.backoffInitialMs,
+      backoffMaxMs: ingest.backoffMaxMs,
+      logger: this.logger,
+    });
+    this.#source.on('failed', ({ reason }) => {
+      this.#fail(`ffmpeg ended (${reason})`);
+      this.emit('restart', reason);
+    });
+    this.#source.start();
+    this.#watchStalls();
+  }
+
+  async #makeTrack(kind: types.MediaKind, codec: types.RtpCodecParameters, payloadType: number): Promise<Track> {
+    const transport = await this.opts.origin.router.createPlainTransport({
+      listenIp: { ip: '127.0.0.1' },
+      rtcpMux: false,
+      comedia: true,
+    });
+    const ssrc = ssrcFor(`${this.id}/${kind}`);
+    const producer = await transport.produce({
+      kind,
+      rtpParameters: { codecs: [codec], encodings: [{ ssrc }] },
+      appData: { stream: this.opts.streamId, variant: this.opts.variant },
+    });
+    const [localRtpPort, localRtcpPort] = await allocatePortPair();
+    const target: RtpTarget = {
+      ip: '127.0.0.1',
+      rtpPort: transport.tuple.localPort,
+      rtcpPort: transport.rtcpTuple?.localPort ?? transport.tuple.localPort,
+      localRtpPort,
+      localRtcpPort,
+      ssrc,
+      payloadType,
+    };
+    return { transport, producer, target };
+  }
+
+  #plan(): IngestPlan {
+    const video = this.#video as Track;
+    return {
+      url: this.opts.source.url,
+      rtspTransport: this.opts.rtspTransport,
+      timeoutSec: this.opts.ingest.connectTimeoutSec,
+      video: { ...video.target, mode: this.#videoMode, fps: this.#fps },
+      ...(this.#audio && this.#audioMode ? { audio: { ...this.#audio.target, mode: this.#audioMode } } : {}),
+    };
+  }
+
+  #scheduleRetry(): void {
+    if (this.#closed || (this.#viewers === 0 && !this.opts.alwaysOn)) return;
+    const { backoffInitialMs, backoffMaxMs } = this.opts.ingest;
+    const delay = backoffDelay(this.#prepareAttempt++, backoffInitialMs, backoffMaxMs);
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => {
+      if (this.#viewers > 0 || this.opts.alwaysOn) this.#ensureStarted().catch(() => {});
+    }, delay);
+  }
+
+  #watchStalls(): void {
+    if (this.#stallTimer || !this.#video) return;
+    this.#lastProgressAt = Date.now();
+    const producer = this.#video.producer;
+    this.#stallTimer = setInterval(async () => {
+      const stats = await producer.getStats().catch(() => []);
+      const bytes = stats.reduce((n, s) => n + (s.byteCount ?? 0), 0);
+      const now = Date.now();
+      if (bytes > this.#lastBytes) {
+        this.#lastBytes = bytes;
+        this.#lastProgressAt = now;
+        if (this.#state !== 'live') {
+          this.#liveSince = now;
+          this.#lastError = undefined;
+          this.#setState('live');
+        }
+        return;
+      }
+      // Silence counts from the later of the last packet and this FFmpeg's start.
+      const since = Math.max(this.#lastProgressAt, this.#source?.runningSince ?? 0);
+      if (this.#source?.state === 'running' && since > 0 && now - since > this.opts.ingest.stallTimeoutSec * 1000) {
+        this.logger.warn({ silentForMs: now - since }, 'no RTP from camera; restarting ffmpeg');
+        this.#setState('stalled', 'no video received');
+        this.#lastProgressAt = now;
+        this.#source.restart('stall');
+        this.emit('restart', 'stall');
+      }
+    }, STALL_POLL_MS);
+    this.#stallTimer.unref();
+  }
+
+  async stopIngest(why: string): Promise<void> {
+    clearInterval(this.#stallTimer);
+    this.#stallTimer = undefined;
+    clearTimeout(this.#retryTimer);
+    if (this.#source && this.#source.state !== 'stopped') {
+      await this.#source.stop();
+      this.logger.info({ why }, 'ingest stopped');
+    }
+    this.#liveSince = undefined;
+    if (!this.#closed) this.#setState('idle');
+  }
+
+  #fail(message: string): void {
+    this.#lastError = message;
+    this.#liveSince = undefined;
+    this.#setState('error', message);
+  }
+
+  #setState(s: StreamState, detail?: string): void {
+    if (s === this.#state) return;
+    this.#state = s;
+    this.emit('state', s, detail);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#idleTimer);
+    await this.stopIngest('close');
+    this.#video?.transport.close();
+    this.#audio?.transport.close();
+    this.#setState('idle');
+  }
+}

@@ -1,0 +1,79 @@
+// The signaling wire protocol: JSON over WebSocket, every message checked against these schemas.
+//   client → server  { id, method, data }          a request
+//   server → client  { id, ok: true, data }         its answer
+//                    { id, ok: false, error: { code, message } }
+//                    { notification, data }         something happened (consumer closed, ...)
+import { type Static, Type as T } from '@sinclair/typebox';
+
+export const RequestEnvelope = T.Object(
+  {
+    id: T.Integer({ minimum: 0, maximum: 2 ** 31 }),
+    method: T.String({ maxLength: 64 }),
+    data: T.Optional(T.Object({})),
+  },
+  { additionalProperties: false },
+);
+
+const Id = T.String({ minLength: 1, maxLength: 128 });
+const Variant = T.Union([T.Literal('main'), T.Literal('sub')]);
+
+/** Data schema per method: the source of truth for what each method accepts. */
+export const Methods = {
+  auth: T.Object({ token: T.String({ minLength: 1, maxLength: 8192 }) }, { additionalProperties: false }),
+  listStreams: T.Object({}, { additionalProperties: false }),
+  getRouterRtpCapabilities: T.Object({}, { additionalProperties: false }),
+  createTransport: T.Object({ forceTcp: T.Optional(T.Boolean()) }, { additionalProperties: false }),
+  connectTransport: T.Object(
+    {
+      transportId: Id,
+      dtlsParameters: T.Object({ role: T.Optional(T.String()), fingerprints: T.Array(T.Object({})) }),
+    },
+    { additionalProperties: false },
+  ),
+  consume: T.Object(
+    {
+      transportId: Id,
+      stream: Id,
+      variant: T.Optional(Variant),
+      rtpCapabilities: T.Object({ codecs: T.Optional(T.Array(T.Object({}))) }),
+    },
+    { additionalProperties: false },
+  ),
+  resume: T.Object({ consumerId: Id }, { additionalProperties: false }),
+  closeConsumer: T.Object({ consumerId: Id }, { additionalProperties: false }),
+} as const;
+
+export type Method = keyof typeof Methods;
+export type RequestData<M extends Method> = Static<(typeof Methods)[M]>;
+
+export interface ConsumerInfo {
+  id: string;
+  producerId: string;
+  kind: 'audio' | 'video';
+  rtpParameters: unknown;
+}
+
+export interface StreamSummary {
+  id: string;
+  name: string;
+  kecamatan?: string;
+  variants: ('main' | 'sub')[];
+  state: string;
+}
+
+/** What each method answers. */
+export interface Responses {
+  auth: { sub: string; role: string; expiresAt: number };
+  listStreams: { streams: StreamSummary[] };
+  getRouterRtpCapabilities: { rtpCapabilities: unknown };
+  createTransport: { id: string; iceParameters: unknown; iceCandidates: unknown; dtlsParameters: unknown };
+  connectTransport: Record<string, never>;
+  consume: { stream: string; variant: 'main' | 'sub'; consumers: ConsumerInfo[] };
+  resume: Record<string, never>;
+  closeConsumer: Record<string, never>;
+}
+
+export interface Notifications {
+  consumerClosed: { consumerId: string; reason: string };
+  streamState: { stream: string; variant: 'main' | 'sub'; state: string; detail?: string };
+}

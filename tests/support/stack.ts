@@ -1,0 +1,125 @@
+// Test harness: the real camera simulator and a real gateway in this process, logs captured.
+import fs from 'node:fs';
+import { Writable } from 'node:stream';
+import { parseConfig } from '../../config/load.js';
+import type { CameraConfig, Config } from '../../config/schema.js';
+import { Gateway } from '../../gateway/src/Gateway.js';
+import { createLogger } from '../../gateway/src/log.js';
+import { CameraSimulator, type SimCameraSpec } from '../../gateway/src/sim/CameraSimulator.js';
+
+export interface LogRecord {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+export interface Stack {
+  sim: CameraSimulator;
+  gateway: Gateway;
+  logs: LogRecord[];
+  config: Config;
+  base: string;
+  token(streams?: string[], ttlSec?: number): string;
+  close(): Promise<void>;
+}
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+export const TEST_SECRET = 'test-secret-for-the-test-suite-only';
+
+export async function startStack(opts: {
+  cameras: (SimCameraSpec & Partial<Pick<CameraConfig, 'alwaysOn' | 'rtspTransport'>>)[];
+  /** Extra gateway camera entries (e.g. one nothing serves). */
+  extraCameras?: Record<string, unknown>[];
+  config?: DeepPartial<Config>;
+}): Promise<Stack> {
+  const sim = await CameraSimulator.start({ cameras: opts.cameras.map(({ alwaysOn, rtspTransport, ...s }) => s) });
+  const audio = (c: SimCameraSpec) => (c.audio ? { audio: true } : {});
+  const cameras = opts.cameras.map((c) => ({
+    id: c.id,
+    name: `Kantor ${c.id}`,
+    main: { url: c.auth ? sim.urlWithCredentials(c.id) : sim.url(c.id) },
+    ...(c.alwaysOn ? { alwaysOn: true } : {}),
+    ...(c.rtspTransport ? { rtspTransport: c.rtspTransport } : {}),
+    ...audio(c),
+  }));
+  const base = {
+    server: { host: '127.0.0.1', port: 0 },
+    media: { workers: 2, listenIp: '127.0.0.1', rtcPort: 0 },
+    ingest: { idleTimeoutSec: 30, backoffInitialMs: 200, backoffMaxMs: 2000 },
+    log: { level: 'info' },
+  };
+  const merged = deepMerge(base, opts.config ?? {});
+  const { config, cameras: valid } = parseConfig(
+    { ...merged, cameras: [...cameras, ...(opts.extraCameras ?? [])] },
+    'test',
+    {},
+  );
+  const logs: LogRecord[] = [];
+  // CCTV_TEST_LOG=path keeps the gateway's log for a look after a failure.
+  const logFile = process.env['CCTV_TEST_LOG'];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      for (const line of String(chunk).split('\n')) if (line) logs.push(JSON.parse(line) as LogRecord);
+      if (logFile) fs.appendFileSync(logFile, String(chunk));
+      cb();
+    },
+  });
+  const logger = createLogger(config.log.level, sink);
+  const gateway = await Gateway.start({ config, cameras: valid, jwtSecret: TEST_SECRET, logger });
+  return {
+    sim,
+    gateway,
+    logs,
+    config,
+    base: `http://127.0.0.1:${gateway.port}`,
+    token: (streams = ['*'], ttlSec = 3600) =>
+      gateway.verifier.sign({ sub: 'test-viewer', role: 'viewer', streams }, ttlSec),
+    close: async () => {
+      await gateway.close();
+      await sim.stop();
+    },
+  };
+}
+
+function deepMerge<T extends Record<string, unknown>>(a: T, b: Record<string, unknown>): T {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const cur = out[k];
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object'
+        ? deepMerge(cur as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out as T;
+}
+
+/** FFmpeg processes whose command line mentions `needle` (e.g. a camera's mount path). */
+export async function ffmpegProcesses(needle: string): Promise<number[]> {
+  const fs = await import('node:fs/promises');
+  const pids: number[] = [];
+  for (const d of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const cmd = await fs.readFile(`/proc/${d}/cmdline`, 'utf8').catch(() => '');
+    const argv = cmd.split('\0');
+    if (argv[0]?.endsWith('ffmpeg') && argv.some((a) => a.includes(needle))) pids.push(Number(d));
+  }
+  return pids;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 10_000,
+  everyMs = 100,
+): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}

@@ -28,7 +28,11 @@ export async function launchBrowser(): Promise<BrowserContext> {
     ignoreDefaultArgs: ['--headless=old'],
     viewport: { width: 1280, height: 800 },
   });
-  ctx.once('close', () => fs.rmSync(dir, { recursive: true, force: true }));
+  // Chromium may still be writing its profile as it exits: remove it best-effort.
+  ctx.once(
+    'close',
+    () => void fs.promises.rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }).catch(() => {}),
+  );
   return ctx;
 }
 

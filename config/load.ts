@@ -71,6 +71,9 @@ const ENV_OVERRIDES: [string, string[], 'string' | 'int'][] = [
   ['CCTV_LISTEN_IP', ['media', 'listenIp'], 'string'],
   ['CCTV_ANNOUNCED_ADDRESS', ['media', 'announcedAddress'], 'string'],
   ['CCTV_JWT_SECRET', ['auth', 'jwtSecret'], 'string'],
+  ['CCTV_JWT_PUBLIC_KEY_FILE', ['auth', 'publicKeyFile'], 'string'],
+  ['CCTV_JWT_PRIVATE_KEY_FILE', ['auth', 'privateKeyFile'], 'string'],
+  ['CCTV_AUDIT_FILE', ['audit', 'file'], 'string'],
   ['CCTV_REDIS_URL', ['redis', 'url'], 'string'],
   ['CCTV_SIM_PORT', ['simulator', 'port'], 'int'],
 ];

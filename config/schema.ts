@@ -103,11 +103,43 @@ export const ConfigSchema = T.Object(
     ),
     auth: T.Object(
       {
+        algorithm: T.Union([T.Literal('HS256'), T.Literal('RS256'), T.Literal('ES256')], {
+          default: 'HS256',
+          description: 'the only algorithm accepted; pinned so a token cannot choose its own',
+        }),
         jwtSecret: T.Optional(T.String({ minLength: 16, description: 'HS256 secret; set with CCTV_JWT_SECRET' })),
+        publicKeyFile: T.Optional(T.String({ description: 'RS256/ES256 public key (PEM) that verifies tokens' })),
+        privateKeyFile: T.Optional(T.String({ description: 'RS256/ES256 private key (PEM), only to mint tokens' })),
         issuer: T.String({ default: 'cctv-gateway' }),
         audience: T.String({ default: 'cctv-gateway' }),
+        clockToleranceSec: T.Integer({ minimum: 0, maximum: 300, default: 5 }),
+        maxEmbedTtlSec: T.Integer({ minimum: 60, default: 86400 }),
         allowAnonymousMetrics: T.Boolean({ default: true }),
       },
+      { additionalProperties: false, default: {} },
+    ),
+    signaling: T.Object(
+      {
+        authTimeoutSec: T.Number({ minimum: 0.1, default: 5 }),
+        maxMessageBytes: T.Integer({ minimum: 1024, maximum: 1048576, default: 16384 }),
+        ratePerSec: T.Number({
+          minimum: 1,
+          default: 20,
+          description: 'messages per second per connection (burst: 2x)',
+        }),
+        maxTransports: T.Integer({ minimum: 1, default: 4 }),
+        maxConsumers: T.Integer({ minimum: 1, default: 64 }),
+        pingIntervalSec: T.Number({ minimum: 0.1, default: 15 }),
+        allowedOrigins: T.Array(T.String(), {
+          default: [],
+          description:
+            'browser origins (besides the gateway itself) that may open /ws, e.g. https://opd.palembang.go.id',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    audit: T.Object(
+      { file: T.String({ default: 'var/audit.jsonl', description: 'JSON lines, one per view session' }) },
       { additionalProperties: false, default: {} },
     ),
     redis: T.Optional(T.Object({ url: T.String({ pattern: '^rediss?://' }) }, { additionalProperties: false })),

@@ -110,7 +110,8 @@ function patchWebRtcServer(text, file) {
 function run(step, cmd, args, opts, hint) {
   log(`${step}: ${cmd} ${args.join(' ')}`);
   try {
-    execFileSync(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'], ...opts });
+    // Child output goes to stderr: stdout carries only the binary's path.
+    execFileSync(cmd, args, { stdio: ['ignore', 2, 2], ...opts });
   } catch (err) {
     fail(step, `${cmd} exited with ${err.status ?? err.signal}`, hint);
   }

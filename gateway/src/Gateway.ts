@@ -4,8 +4,9 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { CameraConfig, Config } from '../../config/schema.js';
-import { TokenVerifier } from '../../signaling/src/auth.js';
+import type { TokenVerifier } from '../../signaling/src/auth.js';
 import { SignalingServer } from '../../signaling/src/SignalingServer.js';
+import { AuditLog } from './audit/AuditLog.js';
 import { buildApp } from './http/app.js';
 import { createMetrics } from './http/metrics.js';
 import type { Logger } from './log.js';
@@ -17,8 +18,7 @@ export const DEFAULT_WEB_ROOT = path.resolve(path.dirname(fileURLToPath(import.m
 export interface GatewayOptions {
   config: Config;
   cameras: CameraConfig[];
-  /** HS256 secret; main makes a random one when the config has none. */
-  jwtSecret: string;
+  verifier: TokenVerifier;
   logger: Logger;
   webRoot?: string;
 }
@@ -49,14 +49,34 @@ export class Gateway {
       logger,
     });
     const streams = new StreamRegistry(opts.cameras, config.ingest, pool, logger);
-    const verifier = new TokenVerifier({
-      secret: opts.jwtSecret,
-      issuer: config.auth.issuer,
-      audience: config.auth.audience,
+    const { verifier } = opts;
+    const signaling = new SignalingServer({ pool, streams, verifier, logger, limits: config.signaling });
+    const audit = new AuditLog(path.resolve(config.audit.file));
+    signaling.observer.on('viewEnded', (record) => {
+      try {
+        audit.append(record);
+      } catch (err) {
+        logger.error({ err: (err as Error).message, file: audit.file }, 'audit record could not be written');
+      }
     });
-    const signaling = new SignalingServer({ pool, streams, verifier, logger });
-    const metrics = createMetrics({ pool, streams, connections: () => signaling.connections });
-    const app = await buildApp({ pool, streams, metrics, logger, webRoot: opts.webRoot ?? DEFAULT_WEB_ROOT });
+    const metrics = createMetrics({
+      pool,
+      streams,
+      signaling: signaling.observer,
+      connections: () => signaling.connections,
+    });
+    const app = await buildApp({
+      pool,
+      streams,
+      metrics,
+      verifier,
+      audit,
+      logger,
+      webRoot: opts.webRoot ?? DEFAULT_WEB_ROOT,
+      allowAnonymousMetrics: config.auth.allowAnonymousMetrics,
+      maxEmbedTtlSec: config.auth.maxEmbedTtlSec,
+      onAuthFailure: (reason) => signaling.observer.emit('authFailure', reason),
+    });
     signaling.attach(app.server);
     await app.listen({ host: config.server.host, port: config.server.port });
     const address = app.server.address();

@@ -1,6 +1,10 @@
 // One error type with a stable code and an HTTP status, mapped in one place for HTTP and WebSocket.
 export type ErrorCode =
   | 'E_BAD_REQUEST'
+  | 'E_BAD_JSON'
+  | 'E_UNKNOWN_METHOD'
+  | 'E_TOO_LARGE'
+  | 'E_LIMIT'
   | 'E_UNAUTHENTICATED'
   | 'E_AUTH_EXPIRED'
   | 'E_FORBIDDEN'
@@ -14,6 +18,10 @@ export type ErrorCode =
 
 const STATUS: Record<ErrorCode, number> = {
   E_BAD_REQUEST: 400,
+  E_BAD_JSON: 400,
+  E_UNKNOWN_METHOD: 400,
+  E_TOO_LARGE: 413,
+  E_LIMIT: 429,
   E_UNAUTHENTICATED: 401,
   E_AUTH_EXPIRED: 401,
   E_FORBIDDEN: 403,
@@ -31,14 +39,23 @@ export class GatewayError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    /** A finer machine-readable cause, e.g. why a token was rejected. */
+    readonly reason?: string,
   ) {
     super(message);
     this.status = STATUS[code];
   }
 }
 
+export interface PublicError {
+  code: ErrorCode;
+  message: string;
+  reason?: string;
+}
+
 /** What a client may see of any error: internal details stay in the log. */
-export function publicError(err: unknown): { code: ErrorCode; message: string } {
-  if (err instanceof GatewayError) return { code: err.code, message: err.message };
+export function publicError(err: unknown): PublicError {
+  if (err instanceof GatewayError)
+    return { code: err.code, message: err.message, ...(err.reason ? { reason: err.reason } : {}) };
   return { code: 'E_INTERNAL', message: 'internal error; it has been logged' };
 }

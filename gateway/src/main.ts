@@ -1,12 +1,12 @@
 // Entry point: `tsx gateway/src/main.ts [--config FILE] [--demo]`.
 // Loads the config, starts the embedded camera simulator when the config has one, starts the
 // gateway, prints where to look, and shuts down cleanly on SIGINT/SIGTERM.
-import crypto from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../../config/load.js';
 import type { CameraConfig } from '../../config/schema.js';
+import { verifierFor } from './authSetup.js';
 import { Gateway } from './Gateway.js';
 import { createLogger } from './log.js';
 import { CameraSimulator } from './sim/CameraSimulator.js';
@@ -42,10 +42,10 @@ if (config.simulator && config.simulator.cameras.length > 0) {
   logger.info({ cameras: sim.specs.length, port: simulator.port }, 'camera simulator started');
 }
 
-const jwtSecret = config.auth.jwtSecret ?? crypto.randomBytes(32).toString('base64url');
-if (!config.auth.jwtSecret) logger.warn('no auth.jwtSecret (CCTV_JWT_SECRET) set: using a random one for this run');
+const { verifier, devSecret } = verifierFor(config.auth);
+if (devSecret) logger.warn('no CCTV_JWT_SECRET set: using the development secret in .cache/dev-jwt-secret');
 
-const gateway = await Gateway.start({ config, cameras, jwtSecret, logger });
+const gateway = await Gateway.start({ config, cameras, verifier, logger });
 const base = config.server.publicUrl ?? `http://127.0.0.1:${gateway.port}`;
 if (args.demo) {
   const token = gateway.verifier.sign({ sub: 'demo-viewer', role: 'viewer', streams: ['*'] }, 12 * 3600);

@@ -1,6 +1,7 @@
-// WebSocket endpoint /ws: validates every message against the protocol's schemas, answers each
-// request with data or an error code, and closes sockets that do not authenticate in time.
-// It knows nothing of media: ViewerSession does that.
+// WebSocket endpoint /ws. Checks the origin, limits message size and rate, validates every message
+// against the protocol's schemas, answers each request with data or an error code, closes sockets
+// that do not authenticate in time or stop answering pings. It knows nothing of media.
+import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Ajv, type ValidateFunction } from 'ajv';
@@ -11,31 +12,53 @@ import type { WorkerPool } from '../../gateway/src/media/WorkerPool.js';
 import type { StreamRegistry } from '../../gateway/src/streams/StreamRegistry.js';
 import type { TokenVerifier } from './auth.js';
 import { type Method, Methods, RequestEnvelope } from './protocol.js';
-import { ViewerSession } from './ViewerSession.js';
+import { type SignalingObserverEvents, ViewerSession } from './ViewerSession.js';
+
+export interface SignalingLimits {
+  authTimeoutSec: number;
+  maxMessageBytes: number;
+  ratePerSec: number;
+  maxTransports: number;
+  maxConsumers: number;
+  pingIntervalSec: number;
+  allowedOrigins: string[];
+}
 
 export interface SignalingOptions {
   pool: WorkerPool;
   streams: StreamRegistry;
   verifier: TokenVerifier;
   logger: Logger;
-  authTimeoutMs?: number;
-  maxMessageBytes?: number;
+  limits: SignalingLimits;
 }
 
+/** The subprotocol a client names; a token may ride along as a second one: `bearer.<jwt>`. */
+export const SUBPROTOCOL = 'cctv.v1';
+
 export class SignalingServer {
+  readonly observer = new EventEmitter<SignalingObserverEvents>();
   readonly #wss: WebSocketServer;
   readonly #validateEnvelope: ValidateFunction;
   readonly #validators: Record<Method, ValidateFunction>;
   readonly #sessions = new Set<ViewerSession>();
+  readonly #alive = new WeakMap<WebSocket, boolean>();
+  readonly #pinger: NodeJS.Timeout;
 
   constructor(private readonly opts: SignalingOptions) {
-    this.#wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxMessageBytes ?? 64 * 1024 });
+    // ws closes (1009) above maxPayload; between our limit and that it answers E_TOO_LARGE.
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: Math.max(1 << 20, opts.limits.maxMessageBytes * 4),
+      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    });
     const ajv = new Ajv({ allErrors: false, strict: false });
     this.#validateEnvelope = ajv.compile(RequestEnvelope);
     this.#validators = Object.fromEntries(Object.entries(Methods).map(([m, s]) => [m, ajv.compile(s)])) as Record<
       Method,
       ValidateFunction
     >;
+    this.#pinger = setInterval(() => this.#ping(), opts.limits.pingIntervalSec * 1000);
+    this.#pinger.unref();
   }
 
   get connections(): number {
@@ -48,12 +71,43 @@ export class SignalingServer {
         socket.destroy();
         return;
       }
+      const origin = req.headers.origin;
+      if (origin && !this.#originAllowed(origin, req.headers.host)) {
+        this.opts.logger.warn({ origin: origin.slice(0, 200) }, 'websocket refused: origin not allowed');
+        this.observer.emit('rejected', 'E_FORBIDDEN_ORIGIN');
+        socket.end(
+          'HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\norigin not allowed\n',
+        );
+        return;
+      }
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, req));
     });
   }
 
+  #originAllowed(origin: string, host: string | undefined): boolean {
+    try {
+      if (host && new URL(origin).host === host) return true;
+    } catch {
+      return false;
+    }
+    return this.opts.limits.allowedOrigins.includes(origin);
+  }
+
+  #ping(): void {
+    for (const ws of this.#wss.clients) {
+      if (this.#alive.get(ws) === false) {
+        ws.terminate(); // no pong since the last ping: a dead peer; 'close' cleans up its session
+        continue;
+      }
+      this.#alive.set(ws, false);
+      ws.ping();
+    }
+  }
+
   #onConnection(ws: WebSocket, req: IncomingMessage): void {
-    const logger = this.opts.logger.child({ peer: req.socket.remoteAddress });
+    const { limits } = this.opts;
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const logger = this.opts.logger.child({ peer: address });
     const send = (msg: unknown) => {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
     };
@@ -62,37 +116,86 @@ export class SignalingServer {
       streams: this.opts.streams,
       verifier: this.opts.verifier,
       logger,
+      observer: this.observer,
+      peer: { address, userAgent: String(req.headers['user-agent'] ?? '').slice(0, 256) },
+      limits,
       notify: (notification, data) => send({ notification, data }),
     });
     this.#sessions.add(session);
+    this.#alive.set(ws, true);
+    ws.on('pong', () => this.#alive.set(ws, true));
+
+    const reject = (id: number | null, err: unknown) => {
+      const pub = publicError(err);
+      if (pub.code === 'E_INTERNAL') logger.error({ err }, 'signaling request failed');
+      else logger.info({ code: pub.code, reason: pub.reason, why: pub.message }, 'signaling request refused');
+      this.observer.emit('rejected', pub.code);
+      send({ id, ok: false, error: pub });
+    };
+
+    // A token offered as subprotocol `bearer.<jwt>` authenticates at once.
+    const offered = String(req.headers['sec-websocket-protocol'] ?? '')
+      .split(',')
+      .map((p) => p.trim())
+      .find((p) => p.startsWith('bearer.'));
+    if (offered) {
+      try {
+        session.authenticate(offered.slice('bearer.'.length));
+      } catch (err) {
+        reject(null, err);
+        ws.close(4401, 'authentication failed');
+      }
+    }
     const authTimer = setTimeout(() => {
-      if (!session.claims) {
+      if (!session.claims && ws.readyState === ws.OPEN) {
         send({ notification: 'closing', data: { code: 'E_UNAUTHENTICATED', message: 'no auth message in time' } });
+        this.observer.emit('authFailure', 'timeout');
         ws.close(4401, 'authentication timeout');
       }
-    }, this.opts.authTimeoutMs ?? 5000);
+    }, limits.authTimeoutSec * 1000);
+
+    // Token bucket: ratePerSec sustained, bursts up to twice that.
+    let tokens = limits.ratePerSec * 2;
+    let refilledAt = Date.now();
 
     ws.on('message', async (raw, isBinary) => {
       let id: number | null = null;
       try {
-        if (isBinary) throw new GatewayError('E_BAD_REQUEST', 'messages must be JSON text');
+        const size = Array.isArray(raw)
+          ? raw.reduce((n, b) => n + b.length, 0)
+          : (raw as Buffer | ArrayBuffer).byteLength;
+        if (size > limits.maxMessageBytes) {
+          throw new GatewayError(
+            'E_TOO_LARGE',
+            `a message may be at most ${limits.maxMessageBytes} bytes; this one was ${size}`,
+          );
+        }
+        if (isBinary) throw new GatewayError('E_BAD_JSON', 'messages must be JSON text');
         let msg: unknown;
         try {
           msg = JSON.parse(raw.toString());
         } catch {
-          throw new GatewayError('E_BAD_REQUEST', 'the message is not valid JSON');
+          throw new GatewayError('E_BAD_JSON', 'the message is not valid JSON');
         }
+        if (msg && typeof msg === 'object' && Number.isInteger((msg as { id?: unknown }).id))
+          id = (msg as { id: number }).id;
+        // Counted after parsing so a refusal can name the request it refuses.
+        const now = Date.now();
+        tokens = Math.min(limits.ratePerSec * 2, tokens + ((now - refilledAt) / 1000) * limits.ratePerSec);
+        refilledAt = now;
+        if (tokens < 1)
+          throw new GatewayError('E_RATE_LIMITED', `more than ${limits.ratePerSec} messages per second; slow down`);
+        tokens -= 1;
         if (!this.#validateEnvelope(msg)) {
           const e = this.#validateEnvelope.errors?.[0];
           throw new GatewayError(
             'E_BAD_REQUEST',
-            `the message ${e?.instancePath || ''} ${e?.message ?? 'is malformed'}`.replace(/\s+/g, ' '),
+            `the message${e?.instancePath ? ` ${e.instancePath}` : ''} ${e?.message ?? 'is malformed'}; expected {id, method, data}`,
           );
         }
         const req = msg as { id: number; method: string; data?: Record<string, unknown> };
-        id = req.id;
         const validate = this.#validators[req.method as Method];
-        if (!validate) throw new GatewayError('E_BAD_REQUEST', `unknown method "${req.method.slice(0, 64)}"`);
+        if (!validate) throw new GatewayError('E_UNKNOWN_METHOD', `unknown method "${req.method.slice(0, 64)}"`);
         const data = req.data ?? {};
         if (!validate(data)) {
           const e = validate.errors?.[0];
@@ -104,10 +207,7 @@ export class SignalingServer {
         const handler = session.handlers[req.method as Method] as (d: unknown) => Promise<unknown>;
         send({ id, ok: true, data: await handler(data) });
       } catch (err) {
-        const pub = publicError(err);
-        if (pub.code === 'E_INTERNAL') logger.error({ err }, 'signaling request failed');
-        else logger.info({ code: pub.code, reason: pub.message }, 'signaling request refused');
-        send({ id, ok: false, error: pub });
+        reject(id, err);
       }
     });
     ws.on('close', () => {
@@ -118,9 +218,21 @@ export class SignalingServer {
     ws.on('error', (err) => logger.warn({ err: err.message }, 'websocket error'));
   }
 
+  /** Gateway shutdown: tell every client, end their views (audited as 'shutdown'), close sockets. */
   close(): void {
-    for (const ws of this.#wss.clients) ws.close(1001, 'gateway shutting down');
-    for (const s of this.#sessions) s.close();
+    clearInterval(this.#pinger);
+    for (const s of this.#sessions) s.close('shutdown');
+    for (const ws of this.#wss.clients) {
+      if (ws.readyState === ws.OPEN) {
+        ws.send(
+          JSON.stringify({
+            notification: 'closing',
+            data: { code: 'E_SHUTDOWN', message: 'the gateway is restarting' },
+          }),
+        );
+      }
+      ws.close(1001, 'gateway shutting down');
+    }
     this.#wss.close();
   }
 }

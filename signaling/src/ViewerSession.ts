@@ -1,6 +1,9 @@
-// One signaling connection: its auth, WebRTC transports and consumers. Every consume holds the
-// stream variant (on-demand ingest) until its consumers close.
+// One signaling connection: its identity, WebRTC transports and consumers. Every consume is a
+// "view" that holds the stream variant (on-demand ingest) and is written to the audit trail when it
+// ends. A token expiring mid-session ends the views; a fresh `auth` before then keeps them going.
+import type { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
+import type { AuditRecord } from '../../gateway/src/audit/AuditLog.js';
 import { GatewayError } from '../../gateway/src/errors.js';
 import type { Logger } from '../../gateway/src/log.js';
 import type { MediaWorker, WorkerPool } from '../../gateway/src/media/WorkerPool.js';
@@ -9,11 +12,21 @@ import type { StreamState, StreamVariant, VariantName } from '../../gateway/src/
 import { type Claims, streamAllowed, type TokenVerifier } from './auth.js';
 import type { Notifications, RequestData, Responses } from './protocol.js';
 
+export interface SignalingObserverEvents {
+  authFailure: [reason: string];
+  rejected: [code: string];
+  viewStarted: [stream: string, variant: string];
+  viewEnded: [record: AuditRecord];
+}
+
 export interface SessionDeps {
   pool: WorkerPool;
   streams: StreamRegistry;
   verifier: TokenVerifier;
   logger: Logger;
+  observer: EventEmitter<SignalingObserverEvents>;
+  peer: { address: string; userAgent: string };
+  limits: { maxTransports: number; maxConsumers: number };
   notify: <N extends keyof Notifications>(name: N, data: Notifications[N]) => void;
 }
 
@@ -21,24 +34,28 @@ interface View {
   variant: StreamVariant;
   consumers: Set<types.Consumer>;
   onState: (s: StreamState, detail?: string) => void;
+  startedAt: number;
+  claims: Claims;
   ended: boolean;
 }
 
 type Handlers = { [M in keyof Responses]: (data: RequestData<M>) => Promise<Responses[M]> };
 
+// setTimeout's ceiling (~24.8 days); longer-lived tokens are re-checked then.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class ViewerSession {
   claims: Claims | undefined;
   readonly #transports = new Map<string, { transport: types.WebRtcTransport; worker: MediaWorker }>();
   readonly #consumers = new Map<string, { consumer: types.Consumer; view: View }>();
+  readonly #views = new Set<View>();
+  #expiryTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(private readonly deps: SessionDeps) {}
 
   readonly handlers: Handlers = {
-    auth: async ({ token }) => {
-      this.claims = this.deps.verifier.verify(token);
-      return { sub: this.claims.sub, role: this.claims.role, expiresAt: this.claims.exp };
-    },
+    auth: async ({ token }) => this.authenticate(token),
     listStreams: async () => {
       const claims = this.#requireAuth();
       const streams = this.deps.streams
@@ -53,6 +70,9 @@ export class ViewerSession {
     },
     createTransport: async ({ forceTcp }) => {
       this.#requireAuth();
+      if (this.#transports.size >= this.deps.limits.maxTransports) {
+        throw new GatewayError('E_LIMIT', `a connection may open at most ${this.deps.limits.maxTransports} transports`);
+      }
       const worker = this.deps.pool.leastLoaded();
       const transport = await worker.router.createWebRtcTransport({
         webRtcServer: worker.webRtcServer,
@@ -79,8 +99,10 @@ export class ViewerSession {
     },
     consume: async ({ transportId, stream, variant, rtpCapabilities }) => {
       const claims = this.#requireAuth();
-      if (!streamAllowed(claims, stream)) {
+      if (!streamAllowed(claims, stream))
         throw new GatewayError('E_FORBIDDEN_STREAM', `this token may not watch "${stream}"`);
+      if (this.#consumers.size >= this.deps.limits.maxConsumers) {
+        throw new GatewayError('E_LIMIT', `a connection may hold at most ${this.deps.limits.maxConsumers} consumers`);
       }
       const { transport, worker } = this.#transport(transportId);
       const sv = this.deps.streams.get(stream, (variant ?? 'main') as VariantName);
@@ -89,6 +111,8 @@ export class ViewerSession {
       const view: View = {
         variant: sv,
         consumers: new Set(),
+        startedAt: Date.now(),
+        claims,
         ended: false,
         onState: (state, detail) =>
           this.deps.notify('streamState', {
@@ -98,6 +122,7 @@ export class ViewerSession {
             ...(detail ? { detail } : {}),
           }),
       };
+      this.#views.add(view);
       sv.on('state', view.onState);
       try {
         for (const producer of producers) {
@@ -112,24 +137,20 @@ export class ViewerSession {
           this.deps.pool.trackConsumer(worker, consumer);
           view.consumers.add(consumer);
           this.#consumers.set(consumer.id, { consumer, view });
-          const gone = (reason: string) => {
-            this.#consumers.delete(consumer.id);
-            view.consumers.delete(consumer);
-            if (!this.#closed) this.deps.notify('consumerClosed', { consumerId: consumer.id, reason });
-            if (view.consumers.size === 0) this.#endView(view);
-          };
-          consumer.on('producerclose', () => gone('stream closed'));
-          consumer.on('transportclose', () => gone('transport closed'));
+          consumer.on('producerclose', () => this.#consumerGone(consumer, view, 'stream_closed'));
+          consumer.on('transportclose', () =>
+            this.#consumerGone(consumer, view, this.#closed ? 'disconnected' : 'transport_closed'),
+          );
         }
       } catch (err) {
-        for (const c of view.consumers) c.close();
-        this.#endView(view);
+        this.#endView(view, 'error');
         throw err;
       }
-      if (view.consumers.size === 0) this.#endView(view);
+      if (view.consumers.size === 0) this.#endView(view, 'no_media');
+      this.deps.observer.emit('viewStarted', sv.opts.streamId, sv.opts.variant);
       this.deps.logger.info(
         { sub: claims.sub, stream, variant: sv.opts.variant, worker: worker.index },
-        'viewer consuming',
+        'view started',
       );
       return {
         stream,
@@ -153,24 +174,104 @@ export class ViewerSession {
     },
     closeConsumer: async ({ consumerId }) => {
       this.#requireAuth();
-      const entry = this.#consumer(consumerId);
-      entry.consumer.close();
-      this.#consumers.delete(consumerId);
-      entry.view.consumers.delete(entry.consumer);
-      if (entry.view.consumers.size === 0) this.#endView(entry.view);
+      const { consumer, view } = this.#consumer(consumerId);
+      consumer.close();
+      this.#consumerGone(consumer, view, 'closed_by_viewer', false);
       return {};
     },
   };
 
-  #endView(view: View): void {
+  /** First authentication, or a fresh token before the old one expires. */
+  authenticate(token: string): Responses['auth'] {
+    let claims: Claims;
+    try {
+      claims = this.deps.verifier.verify(token);
+    } catch (err) {
+      this.deps.observer.emit('authFailure', (err as GatewayError).reason ?? 'unknown');
+      throw err;
+    }
+    if (this.claims && claims.sub !== this.claims.sub) {
+      throw new GatewayError('E_FORBIDDEN', 'a connection keeps one identity; open a new one for another user');
+    }
+    this.claims = claims;
+    // A narrower token ends the views it no longer covers.
+    for (const v of [...this.#views]) {
+      if (!streamAllowed(claims, v.variant.opts.streamId))
+        this.#endViewWithNotice(v, 'E_FORBIDDEN_STREAM', 'scope_narrowed');
+    }
+    this.#armExpiry(claims.exp);
+    return { sub: claims.sub, role: claims.role, expiresAt: claims.exp };
+  }
+
+  #armExpiry(exp: number): void {
+    clearTimeout(this.#expiryTimer);
+    const ms = exp * 1000 - Date.now();
+    this.#expiryTimer = setTimeout(
+      () => {
+        if (!this.claims || this.claims.exp * 1000 > Date.now()) {
+          if (this.claims) this.#armExpiry(this.claims.exp);
+          return;
+        }
+        this.deps.logger.info({ sub: this.claims.sub }, 'token expired; ending views');
+        this.claims = undefined;
+        for (const v of [...this.#views]) this.#endViewWithNotice(v, 'E_AUTH_EXPIRED', 'auth_expired');
+        this.deps.notify('authExpired', {
+          code: 'E_AUTH_EXPIRED',
+          message: 'the token expired; send a fresh one with auth',
+        });
+      },
+      Math.min(Math.max(0, ms), MAX_TIMER_MS),
+    );
+    this.#expiryTimer.unref();
+  }
+
+  #endViewWithNotice(view: View, code: string, reason: string): void {
+    for (const c of [...view.consumers]) {
+      c.close();
+      this.#consumers.delete(c.id);
+      view.consumers.delete(c);
+      this.deps.notify('consumerClosed', { consumerId: c.id, reason: code });
+    }
+    this.#endView(view, reason);
+  }
+
+  #consumerGone(consumer: types.Consumer, view: View, reason: string, notify = true): void {
+    if (!this.#consumers.delete(consumer.id)) return;
+    view.consumers.delete(consumer);
+    if (notify && !this.#closed) this.deps.notify('consumerClosed', { consumerId: consumer.id, reason });
+    if (view.consumers.size === 0) this.#endView(view, reason);
+  }
+
+  #endView(view: View, reason: string): void {
     if (view.ended) return;
     view.ended = true;
+    this.#views.delete(view);
+    for (const c of view.consumers) {
+      c.close();
+      this.#consumers.delete(c.id);
+    }
+    view.consumers.clear();
     view.variant.off('state', view.onState);
     view.variant.release();
+    const end = Date.now();
+    const record: AuditRecord = {
+      sub: view.claims.sub,
+      role: view.claims.role,
+      stream: view.variant.opts.streamId,
+      variant: view.variant.opts.variant,
+      start: new Date(view.startedAt).toISOString(),
+      end: new Date(end).toISOString(),
+      durationMs: end - view.startedAt,
+      client: this.deps.peer.address,
+      userAgent: this.deps.peer.userAgent,
+      endReason: reason,
+    };
+    this.deps.observer.emit('viewEnded', record);
   }
 
   #requireAuth(): Claims {
-    if (!this.claims) throw new GatewayError('E_UNAUTHENTICATED', 'send {"method":"auth","data":{"token":...}} first');
+    if (!this.claims)
+      throw new GatewayError('E_UNAUTHENTICATED', 'send {"method":"auth","data":{"token":...}} first', 'missing');
     return this.claims;
   }
 
@@ -186,9 +287,12 @@ export class ViewerSession {
     return c;
   }
 
-  close(): void {
+  /** The socket is gone (or the gateway stops): end every view with `reason`, close transports. */
+  close(reason = 'disconnected'): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#expiryTimer);
+    for (const v of [...this.#views]) this.#endView(v, reason);
     for (const { transport } of this.#transports.values()) transport.close();
   }
 }

@@ -1,8 +1,11 @@
-// JWT verification (algorithm pinned) and the stream-scope check every consume goes through.
+// JWT verification with the algorithm pinned by config, and the stream-scope check every consume
+// goes through. Rejections carry a reason (for clients and metrics) and never echo the token.
+import fs from 'node:fs';
 import jwt from 'jsonwebtoken';
 import { GatewayError } from '../../gateway/src/errors.js';
 
 export type Role = 'viewer' | 'operator' | 'admin';
+export const ROLES: readonly Role[] = ['viewer', 'operator', 'admin'];
 
 export interface Claims {
   sub: string;
@@ -12,48 +15,116 @@ export interface Claims {
   exp: number;
 }
 
+export type Algorithm = 'HS256' | 'RS256' | 'ES256';
+
 export interface AuthOptions {
-  secret: string;
+  algorithm: Algorithm;
+  /** HS256 secret, or RS256/ES256 public key (PEM). */
+  verifyKey: string;
+  /** HS256 secret, or RS256/ES256 private key (PEM); absent when this gateway may not mint. */
+  signKey?: string;
   issuer: string;
   audience: string;
+  clockToleranceSec: number;
 }
 
-const ROLES: Role[] = ['viewer', 'operator', 'admin'];
+export type AuthFailure =
+  | 'missing'
+  | 'malformed'
+  | 'unsigned'
+  | 'bad_algorithm'
+  | 'bad_signature'
+  | 'wrong_audience'
+  | 'wrong_issuer'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'missing_claims';
+
+const fail = (reason: AuthFailure, message: string) =>
+  new GatewayError(reason === 'expired' ? 'E_AUTH_EXPIRED' : 'E_UNAUTHENTICATED', message, reason);
 
 export class TokenVerifier {
   constructor(private readonly opts: AuthOptions) {}
 
+  /** Builds the verifier from config: reads key files, refuses a config that cannot verify. */
+  static fromConfig(auth: {
+    algorithm: Algorithm;
+    jwtSecret?: string | undefined;
+    publicKeyFile?: string | undefined;
+    privateKeyFile?: string | undefined;
+    issuer: string;
+    audience: string;
+    clockToleranceSec: number;
+  }): TokenVerifier {
+    const base = {
+      algorithm: auth.algorithm,
+      issuer: auth.issuer,
+      audience: auth.audience,
+      clockToleranceSec: auth.clockToleranceSec,
+    };
+    if (auth.algorithm === 'HS256') {
+      if (!auth.jwtSecret) throw new Error('auth: HS256 needs a secret (CCTV_JWT_SECRET or auth.jwtSecret)');
+      return new TokenVerifier({ ...base, verifyKey: auth.jwtSecret, signKey: auth.jwtSecret });
+    }
+    if (!auth.publicKeyFile)
+      throw new Error(`auth: ${auth.algorithm} needs auth.publicKeyFile (CCTV_JWT_PUBLIC_KEY_FILE)`);
+    const verifyKey = fs.readFileSync(auth.publicKeyFile, 'utf8');
+    const signKey = auth.privateKeyFile ? fs.readFileSync(auth.privateKeyFile, 'utf8') : undefined;
+    return new TokenVerifier({ ...base, verifyKey, ...(signKey ? { signKey } : {}) });
+  }
+
+  get canSign(): boolean {
+    return !!this.opts.signKey;
+  }
+
   verify(token: unknown): Claims {
-    if (typeof token !== 'string' || token.length === 0 || token.length > 8192) {
-      throw new GatewayError('E_UNAUTHENTICATED', 'a token is required');
+    if (typeof token !== 'string' || token.length === 0) throw fail('missing', 'a token is required');
+    if (token.length > 8192) throw fail('malformed', 'the token is too long');
+    const header = jwt.decode(token, { complete: true })?.header;
+    if (!header) throw fail('malformed', 'the token is not a JWT');
+    if (header.alg === 'none') throw fail('unsigned', 'the token is unsigned; alg "none" is never accepted');
+    if (header.alg !== this.opts.algorithm) {
+      throw fail(
+        'bad_algorithm',
+        `the token is signed with ${String(header.alg).slice(0, 10)}; this gateway accepts ${this.opts.algorithm} only`,
+      );
     }
     let payload: jwt.JwtPayload;
     try {
-      payload = jwt.verify(token, this.opts.secret, {
-        algorithms: ['HS256'],
+      payload = jwt.verify(token, this.opts.verifyKey, {
+        algorithms: [this.opts.algorithm],
         issuer: this.opts.issuer,
         audience: this.opts.audience,
-        clockTolerance: 5,
+        clockTolerance: this.opts.clockToleranceSec,
       }) as jwt.JwtPayload;
     } catch (err) {
-      if (err instanceof jwt.TokenExpiredError) throw new GatewayError('E_AUTH_EXPIRED', 'the token has expired');
-      // jsonwebtoken's messages name the failed check (signature, audience, issuer...) and never the token.
-      throw new GatewayError('E_UNAUTHENTICATED', `the token was rejected: ${(err as Error).message}`);
+      if (err instanceof jwt.TokenExpiredError)
+        throw fail('expired', `the token expired at ${err.expiredAt.toISOString()}`);
+      if (err instanceof jwt.NotBeforeError)
+        throw fail('not_yet_valid', `the token is not valid before ${err.date.toISOString()}`);
+      const m = (err as Error).message;
+      if (/audience/.test(m)) throw fail('wrong_audience', 'the token is meant for another audience');
+      if (/issuer/.test(m)) throw fail('wrong_issuer', 'the token comes from another issuer');
+      if (/signature/.test(m)) throw fail('bad_signature', 'the token signature does not match');
+      if (/algorithm/.test(m)) throw fail('bad_algorithm', `this gateway accepts ${this.opts.algorithm} tokens only`);
+      throw fail('malformed', 'the token is malformed');
     }
     const role = payload['role'];
     const streams = payload['streams'];
     if (typeof payload.sub !== 'string' || !ROLES.includes(role) || typeof payload.exp !== 'number') {
-      throw new GatewayError('E_UNAUTHENTICATED', 'the token lacks sub, role or exp');
+      throw fail('missing_claims', 'the token lacks sub, role or exp');
     }
     if (!Array.isArray(streams) || !streams.every((s) => typeof s === 'string')) {
-      throw new GatewayError('E_UNAUTHENTICATED', 'the token lacks a streams list');
+      throw fail('missing_claims', 'the token lacks a streams list');
     }
     return { sub: payload.sub, role, streams, exp: payload.exp };
   }
 
   sign(claims: Omit<Claims, 'exp'>, ttlSec: number): string {
-    return jwt.sign({ role: claims.role, streams: claims.streams }, this.opts.secret, {
-      algorithm: 'HS256',
+    if (!this.opts.signKey)
+      throw new GatewayError('E_UNSUPPORTED', 'this gateway has no signing key (auth.privateKeyFile)');
+    return jwt.sign({ role: claims.role, streams: claims.streams }, this.opts.signKey, {
+      algorithm: this.opts.algorithm,
       subject: claims.sub,
       issuer: this.opts.issuer,
       audience: this.opts.audience,
@@ -72,4 +143,11 @@ export function globToRegExp(glob: string): RegExp {
 
 export function streamAllowed(claims: Pick<Claims, 'streams'>, streamId: string): boolean {
   return claims.streams.some((g) => globToRegExp(g).test(streamId));
+}
+
+/** "8h", "30m", "45s", "2d" or plain seconds. */
+export function parseTtl(text: string): number {
+  const m = /^(\d+)([smhd]?)$/.exec(text.trim());
+  if (!m) throw new Error(`cannot read "${text}" as a duration (e.g. 8h, 30m, 3600)`);
+  return Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
 }

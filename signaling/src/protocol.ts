@@ -75,5 +75,7 @@ export interface Responses {
 
 export interface Notifications {
   consumerClosed: { consumerId: string; reason: string };
+  authExpired: { code: 'E_AUTH_EXPIRED'; message: string };
+  closing: { code: string; message: string };
   streamState: { stream: string; variant: 'main' | 'sub'; state: string; detail?: string };
 }

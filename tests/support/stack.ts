@@ -1,11 +1,14 @@
 // Test harness: the real camera simulator and a real gateway in this process, logs captured.
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { parseConfig } from '../../config/load.js';
 import type { CameraConfig, Config } from '../../config/schema.js';
 import { Gateway } from '../../gateway/src/Gateway.js';
 import { createLogger } from '../../gateway/src/log.js';
 import { CameraSimulator, type SimCameraSpec } from '../../gateway/src/sim/CameraSimulator.js';
+import { type Role, TokenVerifier } from '../../signaling/src/auth.js';
 
 export interface LogRecord {
   level: number;
@@ -19,7 +22,9 @@ export interface Stack {
   logs: LogRecord[];
   config: Config;
   base: string;
-  token(streams?: string[], ttlSec?: number): string;
+  token(streams?: string[], ttlSec?: number, role?: Role, sub?: string): string;
+  /** Stops the gateway and starts a new one on the same port, config and audit file. */
+  restartGateway(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -48,6 +53,7 @@ export async function startStack(opts: {
     media: { workers: 2, listenIp: '127.0.0.1', rtcPort: 0 },
     ingest: { idleTimeoutSec: 30, backoffInitialMs: 200, backoffMaxMs: 2000 },
     log: { level: 'info' },
+    audit: { file: path.join(os.tmpdir(), `cctv-audit-${process.pid}-${Date.now()}.jsonl`) },
   };
   const merged = deepMerge(base, opts.config ?? {});
   const { config, cameras: valid } = parseConfig(
@@ -66,20 +72,32 @@ export async function startStack(opts: {
     },
   });
   const logger = createLogger(config.log.level, sink);
-  const gateway = await Gateway.start({ config, cameras: valid, jwtSecret: TEST_SECRET, logger });
-  return {
+  const verifier = TokenVerifier.fromConfig({ ...config.auth, jwtSecret: config.auth.jwtSecret ?? TEST_SECRET });
+  const gateway = await Gateway.start({ config, cameras: valid, verifier, logger });
+  const stack: Stack = {
     sim,
     gateway,
     logs,
     config,
     base: `http://127.0.0.1:${gateway.port}`,
-    token: (streams = ['*'], ttlSec = 3600) =>
-      gateway.verifier.sign({ sub: 'test-viewer', role: 'viewer', streams }, ttlSec),
+    token: (streams = ['*'], ttlSec = 3600, role = 'viewer', sub = 'test-viewer') =>
+      verifier.sign({ sub, role, streams }, ttlSec),
+    restartGateway: async () => {
+      await stack.gateway.close();
+      stack.gateway = await Gateway.start({
+        config: { ...config, server: { ...config.server, port: stack.gateway.port } },
+        cameras: valid,
+        verifier,
+        logger,
+      });
+      stack.base = `http://127.0.0.1:${stack.gateway.port}`;
+    },
     close: async () => {
-      await gateway.close();
+      await stack.gateway.close();
       await sim.stop();
     },
   };
+  return stack;
 }
 
 function deepMerge<T extends Record<string, unknown>>(a: T, b: Record<string, unknown>): T {

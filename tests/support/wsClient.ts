@@ -5,7 +5,7 @@ export interface Reply {
   id: number | null;
   ok: boolean;
   data?: Record<string, unknown>;
-  error?: { code: string; message: string };
+  error?: { code: string; message: string; reason?: string };
 }
 
 export class WsClient {

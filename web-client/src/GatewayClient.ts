@@ -64,6 +64,12 @@ export class GatewayClient {
     return me;
   }
 
+  /** A fresh token before the current one expires keeps this connection's views going. */
+  async setToken(token: string): Promise<void> {
+    this.token = token;
+    await this.request('auth', { token });
+  }
+
   on(name: string, fn: Listener): () => void {
     const set = this.#listeners.get(name) ?? new Set<Listener>();
     this.#listeners.set(name, set);

@@ -37,6 +37,8 @@ const probe: PlayerProbe = {
   firstFrameAt: null,
 };
 (window as unknown as { cctvPlayer: PlayerProbe }).cctvPlayer = probe;
+// Lets a page (or a test) hand over a fresh token before the current one expires.
+(window as unknown as { cctvSetToken: (t: string) => Promise<void> }).cctvSetToken = (t) => client.setToken(t);
 
 const params = new URLSearchParams(location.search);
 const token = params.get('token') ?? sessionStorage.getItem('cctv-token') ?? '';
@@ -109,6 +111,18 @@ setInterval(async () => {
     ].join(' · ');
   }
 }, 1000);
+
+client.on('consumerClosed', (d) => {
+  const reason = String(d['reason'] ?? '');
+  if (!current?.consumers.some((c) => c.id === d['consumerId'])) return;
+  if (reason.startsWith('E_')) {
+    probe.error = reason;
+    setStatus(
+      'error',
+      reason === 'E_AUTH_EXPIRED' ? 'Your session expired: open a fresh link (E_AUTH_EXPIRED)' : `Stopped (${reason})`,
+    );
+  }
+});
 
 client.on('streamState', (d) => {
   if (d['stream'] !== probe.stream) return;

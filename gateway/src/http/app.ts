@@ -1,8 +1,12 @@
 // Builds the HTTP app (never listens: main does). Routes: web client, REST, metrics, health.
+// REST needs `Authorization: Bearer <jwt>`; each route names the roles it admits.
 import fs from 'node:fs';
 import fastifyStatic from '@fastify/static';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { Type as T } from '@sinclair/typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
+import { type Claims, type Role, streamAllowed, type TokenVerifier } from '../../../signaling/src/auth.js';
+import type { AuditLog } from '../audit/AuditLog.js';
 import { GatewayError, publicError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
@@ -12,9 +16,16 @@ export interface AppDeps {
   pool: WorkerPool;
   streams: StreamRegistry;
   metrics: Registry;
+  verifier: TokenVerifier;
+  audit: AuditLog;
   logger: Logger;
   webRoot: string;
+  allowAnonymousMetrics: boolean;
+  maxEmbedTtlSec: number;
+  onAuthFailure: (reason: string) => void;
 }
+
+const StreamGlob = T.String({ minLength: 1, maxLength: 128, pattern: '^[a-z0-9*][a-z0-9._*-]*$' });
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -24,12 +35,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
-    const e =
-      err instanceof GatewayError
-        ? err
-        : (err as { validation?: unknown }).validation
-          ? new GatewayError('E_BAD_REQUEST', err.message)
-          : err;
+    const e = err instanceof GatewayError ? err : err.validation ? new GatewayError('E_BAD_REQUEST', err.message) : err;
     const pub = publicError(e);
     if (pub.code === 'E_INTERNAL') req.log.error({ err }, 'request failed');
     reply.status(e instanceof GatewayError ? e.status : 500).send({ error: pub });
@@ -40,26 +46,88 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       .send({ error: { code: 'E_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
   });
 
+  const authenticate = (req: FastifyRequest, roles: readonly Role[]): Claims => {
+    const header = req.headers.authorization;
+    const token = header?.startsWith('Bearer ') ? header.slice(7) : undefined;
+    let claims: Claims;
+    try {
+      claims = deps.verifier.verify(token);
+    } catch (err) {
+      deps.onAuthFailure((err as GatewayError).reason ?? 'unknown');
+      throw err;
+    }
+    if (!roles.includes(claims.role)) {
+      throw new GatewayError('E_FORBIDDEN', `this needs the ${roles.join(' or ')} role; the token has ${claims.role}`);
+    }
+    return claims;
+  };
+
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {
     const workersUp = deps.pool.workers.every((w) => !w.worker.closed);
     reply.status(workersUp ? 200 : 503);
     return { ready: workersUp, workers: deps.pool.workers.length };
   });
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/metrics', async (req, reply) => {
+    if (!deps.allowAnonymousMetrics) authenticate(req, ['operator', 'admin']);
     reply.header('content-type', deps.metrics.contentType);
     return deps.metrics.metrics();
   });
 
-  app.get('/api/streams', async () => ({
-    streams: deps.streams.list().map((s) => ({
-      ...s,
-      variants: s.variants.map((name) => {
-        const v = deps.streams.get(s.id, name);
-        return { name, state: v.state, viewers: v.viewers, lastError: v.lastError ?? null };
-      }),
-    })),
-  }));
+  app.get('/api/streams', async (req) => {
+    const claims = authenticate(req, ['viewer', 'operator', 'admin']);
+    return {
+      streams: deps.streams
+        .list()
+        .filter((s) => claims.role !== 'viewer' || streamAllowed(claims, s.id))
+        .map((s) => ({
+          ...s,
+          variants: s.variants.map((name) => {
+            const v = deps.streams.get(s.id, name);
+            return { name, state: v.state, viewers: v.viewers, lastError: v.lastError ?? null };
+          }),
+        })),
+    };
+  });
+
+  const AuditQuery = T.Object(
+    {
+      from: T.Optional(T.String({ format: 'date-time' })),
+      to: T.Optional(T.String({ format: 'date-time' })),
+      sub: T.Optional(T.String({ maxLength: 128 })),
+      stream: T.Optional(T.String({ maxLength: 128 })),
+      limit: T.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+      offset: T.Integer({ minimum: 0, default: 0 }),
+    },
+    { additionalProperties: false },
+  );
+  app.get('/api/audit', { schema: { querystring: AuditQuery } }, async (req) => {
+    authenticate(req, ['admin']);
+    const q = req.query as { from?: string; to?: string; sub?: string; stream?: string; limit: number; offset: number };
+    return deps.audit.query(q);
+  });
+
+  const TokenRequest = T.Object(
+    {
+      sub: T.String({ minLength: 1, maxLength: 128, description: 'who the token is for, e.g. the OPD app' }),
+      streams: T.Array(StreamGlob, { minItems: 1, maxItems: 200 }),
+      ttlSec: T.Integer({ minimum: 60, default: 3600 }),
+    },
+    { additionalProperties: false },
+  );
+  app.post('/api/tokens', { schema: { body: TokenRequest } }, async (req) => {
+    const admin = authenticate(req, ['admin']);
+    const body = req.body as { sub: string; streams: string[]; ttlSec: number };
+    if (body.ttlSec > deps.maxEmbedTtlSec) {
+      throw new GatewayError('E_BAD_REQUEST', `ttlSec may be at most ${deps.maxEmbedTtlSec} for embed tokens`);
+    }
+    const token = deps.verifier.sign({ sub: body.sub, role: 'viewer', streams: body.streams }, body.ttlSec);
+    deps.logger.info(
+      { by: admin.sub, for: body.sub, streams: body.streams, ttlSec: body.ttlSec },
+      'embed token minted',
+    );
+    return { token, role: 'viewer', streams: body.streams, expiresAt: Math.floor(Date.now() / 1000) + body.ttlSec };
+  });
 
   if (fs.existsSync(deps.webRoot)) {
     await app.register(fastifyStatic, { root: deps.webRoot, prefix: '/', index: ['index.html'] });

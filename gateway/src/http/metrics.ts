@@ -1,12 +1,15 @@
 // Prometheus metrics on a registry the gateway owns, collected at scrape time from the live objects.
 // Labels carry stream ids, variants and worker indexes only: never a user, token or URL.
+import type { EventEmitter } from 'node:events';
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { SignalingObserverEvents } from '../../../signaling/src/ViewerSession.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
 import type { StreamRegistry } from '../streams/StreamRegistry.js';
 
 export interface MetricsSources {
   pool: WorkerPool;
   streams: StreamRegistry;
+  signaling: EventEmitter<SignalingObserverEvents>;
   connections: () => number;
 }
 
@@ -62,6 +65,36 @@ export function createMetrics(src: MetricsSources): Registry {
     collect() {
       this.set(src.connections());
     },
+  });
+  const authFailures = new Counter({
+    name: 'cctv_auth_failures_total',
+    help: 'Rejected tokens by reason (missing, expired, bad_signature, ...)',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  src.signaling.on('authFailure', (reason) => authFailures.inc({ reason }));
+  const rejected = new Counter({
+    name: 'cctv_signaling_rejected_total',
+    help: 'Refused signaling messages and connections by error code',
+    labelNames: ['code'],
+    registers: [registry],
+  });
+  src.signaling.on('rejected', (code) => rejected.inc({ code }));
+  const views = new Counter({
+    name: 'cctv_view_sessions_total',
+    help: 'Ended view sessions (one audit record each) by end reason',
+    labelNames: ['stream', 'variant', 'reason'],
+    registers: [registry],
+  });
+  const viewSeconds = new Counter({
+    name: 'cctv_view_seconds_total',
+    help: 'Seconds watched, summed over ended view sessions',
+    labelNames: ['stream', 'variant'],
+    registers: [registry],
+  });
+  src.signaling.on('viewEnded', (r) => {
+    views.inc({ stream: r.stream, variant: r.variant, reason: r.endReason });
+    viewSeconds.inc({ stream: r.stream, variant: r.variant }, r.durationMs / 1000);
   });
   return registry;
 }

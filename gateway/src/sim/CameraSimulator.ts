@@ -162,7 +162,12 @@ export class CameraSimulator {
       options.readyTimeoutMs ?? 15_000,
     );
     if (options.onEvent) sim.onEvent(options.onEvent);
-    await sim.#spawn();
+    try {
+      await sim.#spawn();
+    } catch (err) {
+      await sim.stop(); // no half-started process or spec dir left behind
+      throw err;
+    }
     return sim;
   }
 
@@ -345,7 +350,8 @@ export class CameraSimulator {
     const child = this.#child;
     if (!child) return;
     this.#stopping ??= (async () => {
-      if (child.exitCode === null && child.signalCode === null) {
+      // pid is undefined when spawning failed: there is nothing to wait for.
+      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
         const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
         child.kill('SIGTERM');
         const killer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);

@@ -3,10 +3,11 @@
 
 Serves one mount per camera, /<id>, from pre-encoded Annex-B clips (H.264 or
 H.265, no B-frames, SPS/PPS before every IDR, length a whole number of GOPs).
-Each distinct clip is parsed once into access units; one drift-free GLib timer
-per clip pushes the current access unit into the appsrc of every active media
-that plays it, so N cameras cost N payloaders and no encoders. Media are shared
-per mount. Optional G.711 audio (PCMU or PCMA) is a 440 Hz tone encoded once
+Each distinct clip is parsed once into length-prefixed (avc/hvc1) access units;
+one drift-free GLib timer per clip stamps the current one with its ideal due
+time and pushes it into the appsrc of every active media that plays it, so N
+cameras cost N payloaders and no encoders or parsers. Media are shared per
+mount. Optional G.711 audio (PCMU or PCMA) is a 440 Hz tone encoded once
 and paced by the same timer: a live audiotestsrc would make the media report
 itself seekable, and gst then fails PLAY with 503 when it cannot seek appsrc.
 
@@ -303,6 +304,9 @@ class Simulator:
         # Each DESCRIBE holds a pool thread until its media prerolls (up to a
         # GOP); the default single thread serialises simultaneous connects.
         self.server.get_thread_pool().set_max_threads(max(16, 2 * len(self.cameras) + 8))
+        # The default listen backlog is 5: a burst of connects overflows it and
+        # the dropped SYNs retry after 1, 3, 7, 15... s, so size it to the fleet.
+        self.server.set_backlog(max(128, 2 * len(self.cameras)))
         self.roles = self._setup_auth()
         for cam_id in self.cameras:
             self.start_camera(cam_id, quiet=True)

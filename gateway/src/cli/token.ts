@@ -1,0 +1,51 @@
+// Mints a token: npm run token -- --sub walikota --role viewer --streams 'kel-*' --ttl 8h
+// Uses the same config (and secret or private key) as the gateway; prints only the token.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../../../config/load.js';
+import { parseTtl, ROLES, type Role } from '../../../signaling/src/auth.js';
+import { verifierFor } from '../authSetup.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const usage =
+  'usage: npm run token -- --sub NAME [--role viewer|operator|admin] [--streams GLOB[,GLOB]] [--ttl 8h] [--config FILE]';
+let args: { sub?: string; role?: string; streams?: string; ttl?: string; config?: string };
+try {
+  args = parseArgs({
+    options: {
+      sub: { type: 'string' },
+      role: { type: 'string', default: 'viewer' },
+      streams: { type: 'string', default: '*' },
+      ttl: { type: 'string', default: '8h' },
+      config: { type: 'string' },
+    },
+  }).values;
+} catch (err) {
+  process.stderr.write(`${(err as Error).message}\n${usage}\n`);
+  process.exit(2);
+}
+const die = (msg: string): never => {
+  process.stderr.write(`token: ${msg}\n${usage}\n`);
+  process.exit(2);
+};
+if (!args.sub) die('--sub is required (who the token is for)');
+if (!ROLES.includes(args.role as Role)) die(`--role must be one of ${ROLES.join(', ')}`);
+let ttl = 0;
+try {
+  ttl = parseTtl(args.ttl ?? '8h');
+} catch (err) {
+  die((err as Error).message);
+}
+try {
+  const { config } = loadConfig(args.config ?? process.env['CCTV_CONFIG'] ?? path.join(root, 'config', 'default.yaml'));
+  const { verifier, devSecret } = verifierFor(config.auth);
+  if (devSecret) process.stderr.write('token: no CCTV_JWT_SECRET set; signing with the development secret\n');
+  const streams = (args.streams ?? '*')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  process.stdout.write(`${verifier.sign({ sub: args.sub as string, role: args.role as Role, streams }, ttl)}\n`);
+} catch (err) {
+  die(err instanceof ConfigError ? `invalid config: ${err.message}` : (err as Error).message);
+}

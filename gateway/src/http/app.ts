@@ -11,6 +11,7 @@ import { GatewayError, publicError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
 import type { StreamRegistry } from '../streams/StreamRegistry.js';
+import { registerWebRoutes } from './webRoutes.js';
 
 export interface AppDeps {
   pool: WorkerPool;
@@ -131,6 +132,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   if (fs.existsSync(deps.webRoot)) {
     await app.register(fastifyStatic, { root: deps.webRoot, prefix: '/', index: ['index.html'] });
+    registerWebRoutes(app);
   } else {
     deps.logger.warn({ webRoot: deps.webRoot }, 'web client not built; run `npm run build:web`');
   }

@@ -138,6 +138,14 @@ export const ConfigSchema = T.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    capacity: T.Object(
+      {
+        viewersPerStream: T.Integer({ minimum: 0, default: 0, description: '0 = no limit' }),
+        consumersPerWorker: T.Integer({ minimum: 1, default: 1000 }),
+        egressMbps: T.Number({ minimum: 1, default: 900, description: 'estimated egress this node may send' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     audit: T.Object(
       { file: T.String({ default: 'var/audit.jsonl', description: 'JSON lines, one per view session' }) },
       { additionalProperties: false, default: {} },

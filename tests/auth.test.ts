@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import jwt from 'jsonwebtoken';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { parseConfig } from '../config/load.js';
@@ -13,12 +13,12 @@ import type { AuditRecord } from '../gateway/src/audit/AuditLog.js';
 import { Gateway } from '../gateway/src/Gateway.js';
 import { createLogger } from '../gateway/src/log.js';
 import { TokenVerifier } from '../signaling/src/auth.js';
-import { launchBrowser, type PlayerProbe } from './support/browser.js';
+import { type Browser, launchBrowser, type PlayerProbe } from './support/browser.js';
 import { type Stack, sleep, startStack, TEST_SECRET, waitFor } from './support/stack.js';
 import { WsClient } from './support/wsClient.js';
 
 let stack: Stack;
-let browser: BrowserContext;
+let browser: Browser;
 let watcher: Page;
 
 const probe = (page: Page) => page.evaluate(() => (window as unknown as { cctvPlayer: PlayerProbe }).cctvPlayer);

@@ -1,14 +1,14 @@
 // Ingest beyond plain H.264 over TCP: H.265 transcoded to H.264, RTSP over UDP, G.711 audio passed
 // through, a password-protected camera (whose password must never reach the logs), a dead camera.
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, type PlayerProbe } from './support/browser.js';
+import { type Browser, launchBrowser, type PlayerProbe } from './support/browser.js';
 import { type Stack, sleep, startStack, waitFor } from './support/stack.js';
 import { WsClient } from './support/wsClient.js';
 
 const PASSWORD = 'kominfo-Secret-42';
 let stack: Stack;
-let browser: BrowserContext;
+let browser: Browser;
 
 beforeAll(async () => {
   stack = await startStack({

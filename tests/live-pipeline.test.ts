@@ -1,13 +1,13 @@
 // The heart of the product, end to end with real parts: GStreamer RTSP cameras → FFmpeg → mediasoup →
 // WebRTC → Debian's headless Chromium playing the gateway's own player page.
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, type PlayerProbe } from './support/browser.js';
+import { type Browser, launchBrowser, type PlayerProbe } from './support/browser.js';
 import { ffmpegProcesses, type Stack, sleep, startStack, waitFor } from './support/stack.js';
 
 const GOP = 25; // frames; 1 s at 25 fps
 let stack: Stack;
-let browser: BrowserContext;
+let browser: Browser;
 
 beforeAll(async () => {
   stack = await startStack({

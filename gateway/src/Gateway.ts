@@ -2,15 +2,18 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { CameraConfig, Config } from '../../config/schema.js';
 import type { TokenVerifier } from '../../signaling/src/auth.js';
 import { SignalingServer } from '../../signaling/src/SignalingServer.js';
 import { AuditLog } from './audit/AuditLog.js';
+import { Capacity } from './capacity/Capacity.js';
 import { buildApp } from './http/app.js';
 import { createMetrics } from './http/metrics.js';
 import type { Logger } from './log.js';
 import { WorkerPool } from './media/WorkerPool.js';
+import { OpsHistory } from './ops/OpsHistory.js';
 import { StreamRegistry } from './streams/StreamRegistry.js';
 
 export const DEFAULT_WEB_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web-client/dist');
@@ -35,6 +38,7 @@ export class Gateway {
     readonly app: FastifyInstance,
     readonly port: number,
     private readonly logger: Logger,
+    private readonly closeExtras: () => void,
   ) {}
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
@@ -50,7 +54,8 @@ export class Gateway {
     });
     const streams = new StreamRegistry(opts.cameras, config.ingest, pool, logger);
     const { verifier } = opts;
-    const signaling = new SignalingServer({ pool, streams, verifier, logger, limits: config.signaling });
+    const capacity = new Capacity(config.capacity, pool, streams);
+    const signaling = new SignalingServer({ pool, streams, verifier, capacity, logger, limits: config.signaling });
     const audit = new AuditLog(path.resolve(config.audit.file));
     signaling.observer.on('viewEnded', (record) => {
       try {
@@ -59,9 +64,16 @@ export class Gateway {
         logger.error({ err: (err as Error).message, file: audit.file }, 'audit record could not be written');
       }
     });
+    const ops = new OpsHistory(pool, streams, capacity);
+    // Redis is optional (cluster mode); when configured, readiness depends on reaching it.
+    const redis = config.redis
+      ? new Redis(config.redis.url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+      : undefined;
+    redis?.on('error', () => {}); // reported through /readyz, not as an unhandled error
     const metrics = createMetrics({
       pool,
       streams,
+      capacity,
       signaling: signaling.observer,
       connections: () => signaling.connections,
     });
@@ -76,6 +88,9 @@ export class Gateway {
       allowAnonymousMetrics: config.auth.allowAnonymousMetrics,
       maxEmbedTtlSec: config.auth.maxEmbedTtlSec,
       onAuthFailure: (reason) => signaling.observer.emit('authFailure', reason),
+      capacity,
+      ops,
+      dependencies: async (): Promise<Record<string, boolean>> => (redis ? { redis: await redisReachable(redis) } : {}),
     });
     signaling.attach(app.server);
     await app.listen({ host: config.server.host, port: config.server.port });
@@ -83,7 +98,10 @@ export class Gateway {
     const port = typeof address === 'object' && address ? address.port : config.server.port;
     streams.startAlwaysOn();
     logger.info({ port, cameras: opts.cameras.length }, 'gateway listening');
-    return new Gateway(pool, streams, signaling, verifier, metrics, app, port, logger);
+    return new Gateway(pool, streams, signaling, verifier, metrics, app, port, logger, () => {
+      ops.close();
+      redis?.disconnect();
+    });
   }
 
   /** Stops accepting, tells clients, closes consumers, stops FFmpeg, closes workers. Idempotent. */
@@ -94,6 +112,18 @@ export class Gateway {
     await this.app.close();
     await this.streams.close();
     this.pool.close();
+    this.closeExtras();
     this.logger.info('gateway stopped');
+  }
+}
+
+async function redisReachable(redis: Redis): Promise<boolean> {
+  try {
+    if (redis.status === 'wait' || redis.status === 'end') await redis.connect();
+    return (
+      (await Promise.race([redis.ping(), new Promise<string>((r) => setTimeout(() => r('timeout'), 500))])) === 'PONG'
+    );
+  } catch {
+    return false;
   }
 }

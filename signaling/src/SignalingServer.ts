@@ -6,6 +6,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { type WebSocket, WebSocketServer } from 'ws';
+import type { Capacity } from '../../gateway/src/capacity/Capacity.js';
 import { GatewayError, publicError } from '../../gateway/src/errors.js';
 import type { Logger } from '../../gateway/src/log.js';
 import type { WorkerPool } from '../../gateway/src/media/WorkerPool.js';
@@ -28,6 +29,7 @@ export interface SignalingOptions {
   pool: WorkerPool;
   streams: StreamRegistry;
   verifier: TokenVerifier;
+  capacity: Capacity;
   logger: Logger;
   limits: SignalingLimits;
 }
@@ -115,6 +117,7 @@ export class SignalingServer {
       pool: this.opts.pool,
       streams: this.opts.streams,
       verifier: this.opts.verifier,
+      capacity: this.opts.capacity,
       logger,
       observer: this.observer,
       peer: { address, userAgent: String(req.headers['user-agent'] ?? '').slice(0, 256) },

@@ -4,6 +4,7 @@
 import type { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import type { AuditRecord } from '../../gateway/src/audit/AuditLog.js';
+import type { Capacity } from '../../gateway/src/capacity/Capacity.js';
 import { GatewayError } from '../../gateway/src/errors.js';
 import type { Logger } from '../../gateway/src/log.js';
 import type { MediaWorker, WorkerPool } from '../../gateway/src/media/WorkerPool.js';
@@ -17,12 +18,14 @@ export interface SignalingObserverEvents {
   rejected: [code: string];
   viewStarted: [stream: string, variant: string];
   viewEnded: [record: AuditRecord];
+  firstFrame: [stream: string, variant: string, seconds: number];
 }
 
 export interface SessionDeps {
   pool: WorkerPool;
   streams: StreamRegistry;
   verifier: TokenVerifier;
+  capacity: Capacity;
   logger: Logger;
   observer: EventEmitter<SignalingObserverEvents>;
   peer: { address: string; userAgent: string };
@@ -81,6 +84,7 @@ export class ViewerSession {
         preferUdp: true,
       });
       this.#transports.set(transport.id, { transport, worker });
+      this.deps.pool.trackTransport(worker, transport);
       transport.on('dtlsstatechange', (s) => {
         if (s === 'failed' || s === 'closed') transport.close();
       });
@@ -107,6 +111,7 @@ export class ViewerSession {
       const { transport, worker } = this.#transport(transportId);
       const sv = this.deps.streams.get(stream, (variant ?? 'main') as VariantName);
       const caps = rtpCapabilities as types.RtpCapabilities;
+      this.deps.capacity.admit(sv, worker);
       const producers = await sv.acquire();
       const view: View = {
         variant: sv,
@@ -135,6 +140,7 @@ export class ViewerSession {
           }
           const consumer = await transport.consume({ producerId: local.id, rtpCapabilities: caps, paused: true });
           this.deps.pool.trackConsumer(worker, consumer);
+          sv.attachConsumer(consumer);
           view.consumers.add(consumer);
           this.#consumers.set(consumer.id, { consumer, view });
           consumer.on('producerclose', () => this.#consumerGone(consumer, view, 'stream_closed'));
@@ -170,6 +176,12 @@ export class ViewerSession {
       // The browser needs a keyframe to start decoding; FFmpeg's passthrough ignores PLI, so this
       // only helps transcoded streams and relays that forward it. The camera's GOP bounds the wait.
       if (consumer.kind === 'video') await consumer.requestKeyFrame();
+      return {};
+    },
+    reportFirstFrame: async ({ consumerId, ms }) => {
+      this.#requireAuth();
+      const { view } = this.#consumer(consumerId);
+      this.deps.observer.emit('firstFrame', view.variant.opts.streamId, view.variant.opts.variant, ms / 1000);
       return {};
     },
     closeConsumer: async ({ consumerId }) => {

@@ -41,6 +41,11 @@ export const Methods = {
   ),
   resume: T.Object({ consumerId: Id }, { additionalProperties: false }),
   closeConsumer: T.Object({ consumerId: Id }, { additionalProperties: false }),
+  /** The viewer's own measurement: consume request to first decoded frame, for the TTFF histogram. */
+  reportFirstFrame: T.Object(
+    { consumerId: Id, ms: T.Number({ minimum: 0, maximum: 120000 }) },
+    { additionalProperties: false },
+  ),
 } as const;
 
 export type Method = keyof typeof Methods;
@@ -71,6 +76,7 @@ export interface Responses {
   consume: { stream: string; variant: 'main' | 'sub'; consumers: ConsumerInfo[] };
   resume: Record<string, never>;
   closeConsumer: Record<string, never>;
+  reportFirstFrame: Record<string, never>;
 }
 
 export interface Notifications {

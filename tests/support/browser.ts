@@ -1,9 +1,6 @@
 // Debian's Chromium driven by playwright-core, with the flags that keep it offline and let WebRTC
 // use loopback (tests run in a private network namespace: see scripts/netns.sh).
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { type BrowserContext, chromium } from 'playwright-core';
+import { type BrowserContextOptions, chromium, type Page } from 'playwright-core';
 
 export const CHROMIUM_ARGS = [
   '--headless',
@@ -17,23 +14,37 @@ export const CHROMIUM_ARGS = [
   '--autoplay-policy=no-user-gesture-required',
   '--disable-features=WebRtcHideLocalIpsWithMdns',
   '--allow-loopback-in-peer-connection',
+  // Several pages play at once in one browser: keep background tabs rendering and decoding.
+  '--disable-background-timer-throttling',
+  '--disable-backgrounding-occluded-windows',
+  '--disable-renderer-backgrounding',
 ];
 
-export async function launchBrowser(): Promise<BrowserContext> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cctv-chromium-'));
-  const ctx = await chromium.launchPersistentContext(dir, {
+/**
+ * One headless Chromium; every page gets a context (window) of its own, like a separate viewer.
+ * Tabs of one window would not do: a background tab stops presenting frames.
+ */
+export interface Browser {
+  newPage(options?: BrowserContextOptions): Promise<Page>;
+  close(): Promise<void>;
+}
+
+export async function launchBrowser(): Promise<Browser> {
+  const browser = await chromium.launch({
     executablePath: process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium',
     headless: true,
     args: CHROMIUM_ARGS,
     ignoreDefaultArgs: ['--headless=old'],
-    viewport: { width: 1280, height: 800 },
   });
-  // Chromium may still be writing its profile as it exits: remove it best-effort.
-  ctx.once(
-    'close',
-    () => void fs.promises.rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }).catch(() => {}),
-  );
-  return ctx;
+  return {
+    newPage: async (options) => {
+      const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+      const page = await ctx.newPage();
+      page.once('close', () => void ctx.close().catch(() => {}));
+      return page;
+    },
+    close: () => browser.close(),
+  };
 }
 
 export interface PlayerProbe {

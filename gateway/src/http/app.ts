@@ -7,10 +7,13 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import type { Registry } from 'prom-client';
 import { type Claims, type Role, streamAllowed, type TokenVerifier } from '../../../signaling/src/auth.js';
 import type { AuditLog } from '../audit/AuditLog.js';
+import type { Capacity } from '../capacity/Capacity.js';
 import { GatewayError, publicError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
+import type { OpsHistory } from '../ops/OpsHistory.js';
 import type { StreamRegistry } from '../streams/StreamRegistry.js';
+import type { StreamVariant } from '../streams/StreamVariant.js';
 import { registerWebRoutes } from './webRoutes.js';
 
 export interface AppDeps {
@@ -24,6 +27,10 @@ export interface AppDeps {
   allowAnonymousMetrics: boolean;
   maxEmbedTtlSec: number;
   onAuthFailure: (reason: string) => void;
+  capacity: Capacity;
+  ops: OpsHistory;
+  /** Readiness of optional dependencies (e.g. Redis when configured): name → reachable. */
+  dependencies: () => Promise<Record<string, boolean>>;
 }
 
 const StreamGlob = T.String({ minLength: 1, maxLength: 128, pattern: '^[a-z0-9*][a-z0-9._*-]*$' });
@@ -66,8 +73,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {
     const workersUp = deps.pool.workers.every((w) => !w.worker.closed);
-    reply.status(workersUp ? 200 : 503);
-    return { ready: workersUp, workers: deps.pool.workers.length };
+    const dependencies = await deps.dependencies();
+    const ready = workersUp && Object.values(dependencies).every(Boolean);
+    reply.status(ready ? 200 : 503);
+    return { ready, workers: deps.pool.workers.filter((w) => !w.worker.closed).length, config: 'loaded', dependencies };
   });
   app.get('/metrics', async (req, reply) => {
     if (!deps.allowAnonymousMetrics) authenticate(req, ['operator', 'admin']);
@@ -75,19 +84,57 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return deps.metrics.metrics();
   });
 
+  const variantStatus = (v: StreamVariant, withStats: boolean) => ({
+    name: v.opts.variant,
+    state: v.state,
+    viewers: v.viewers,
+    ...(withStats
+      ? {
+          lastError: v.lastError ?? null,
+          uptimeSec: v.liveSince ? Math.round((Date.now() - v.liveSince) / 1000) : 0,
+          ingestBitrateBps: v.ingestStats.bitrateBps,
+          egressBitrateBps: v.ingestStats.bitrateBps * [...v.consumers].filter((c) => c.kind === 'video').length,
+          packetsLost: v.ingestStats.packetsLost,
+          jitterMs: Math.round(v.ingestStats.jitterSec * 10000) / 10,
+          ffmpegRestarts: v.restarts,
+          originWorker: v.origin.index,
+        }
+      : {}),
+  });
+  const streamStatus = (id: string, claims: Claims) => {
+    const s = deps.streams.list().find((x) => x.id === id);
+    if (!s || (claims.role === 'viewer' && !streamAllowed(claims, id)))
+      throw new GatewayError('E_NOT_FOUND', `no stream named "${id}"`);
+    return {
+      ...s,
+      variants: s.variants.map((name) => variantStatus(deps.streams.get(s.id, name), claims.role !== 'viewer')),
+    };
+  };
   app.get('/api/streams', async (req) => {
     const claims = authenticate(req, ['viewer', 'operator', 'admin']);
+    const ids = deps.streams.list().map((s) => s.id);
     return {
-      streams: deps.streams
-        .list()
-        .filter((s) => claims.role !== 'viewer' || streamAllowed(claims, s.id))
-        .map((s) => ({
-          ...s,
-          variants: s.variants.map((name) => {
-            const v = deps.streams.get(s.id, name);
-            return { name, state: v.state, viewers: v.viewers, lastError: v.lastError ?? null };
-          }),
-        })),
+      streams: ids
+        .filter((id) => claims.role !== 'viewer' || streamAllowed(claims, id))
+        .map((id) => streamStatus(id, claims)),
+    };
+  });
+  app.get('/api/streams/:id', { schema: { params: T.Object({ id: T.String({ maxLength: 128 }) }) } }, async (req) => {
+    const claims = authenticate(req, ['viewer', 'operator', 'admin']);
+    return streamStatus((req.params as { id: string }).id, claims);
+  });
+  app.get('/api/ops', async (req) => {
+    authenticate(req, ['operator', 'admin']);
+    return {
+      capacity: { used: deps.capacity.used(), egressBps: deps.capacity.egressBps() },
+      workers: deps.pool.workers.map((w) => ({
+        index: w.index,
+        consumers: w.consumers,
+        transports: w.transports,
+        alive: !w.worker.closed,
+      })),
+      intervalMs: deps.ops.intervalMs,
+      history: deps.ops.samples,
     };
   });
 

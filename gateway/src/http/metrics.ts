@@ -1,14 +1,17 @@
 // Prometheus metrics on a registry the gateway owns, collected at scrape time from the live objects.
-// Labels carry stream ids, variants and worker indexes only: never a user, token or URL.
+// The media code never imports prom-client: metrics read state and subscribe to observers.
+// Labels carry stream ids, variants, worker indexes and reasons only: never a user, token or URL.
 import type { EventEmitter } from 'node:events';
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SignalingObserverEvents } from '../../../signaling/src/ViewerSession.js';
+import type { Capacity } from '../capacity/Capacity.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
 import type { StreamRegistry } from '../streams/StreamRegistry.js';
 
 export interface MetricsSources {
   pool: WorkerPool;
   streams: StreamRegistry;
+  capacity: Capacity;
   signaling: EventEmitter<SignalingObserverEvents>;
   connections: () => number;
 }
@@ -18,15 +21,60 @@ const STATES = ['idle', 'starting', 'live', 'stalled', 'error'] as const;
 export function createMetrics(src: MetricsSources): Registry {
   const registry = new Registry();
   const variants = () => src.streams.variants();
+  const labels = (v: { opts: { streamId: string; variant: string } }) => ({
+    stream: v.opts.streamId,
+    variant: v.opts.variant,
+  });
+  const perVariant = (name: string, help: string, value: (v: ReturnType<typeof variants>[number]) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['stream', 'variant'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const v of variants()) this.set(labels(v), value(v));
+      },
+    });
 
+  perVariant('cctv_stream_viewers', 'Viewers holding a stream variant', (v) => v.viewers);
+  perVariant(
+    'cctv_stream_ingest_bitrate_bps',
+    'Bitrate the camera sends into the gateway (video)',
+    (v) => v.ingestStats.bitrateBps,
+  );
+  perVariant(
+    'cctv_stream_packets_lost',
+    'RTP packets lost between FFmpeg and mediasoup, as the producer counts them',
+    (v) => v.ingestStats.packetsLost,
+  );
+  perVariant(
+    'cctv_stream_jitter_seconds',
+    'Interarrival jitter of the ingest RTP (video)',
+    (v) => v.ingestStats.jitterSec,
+  );
+  perVariant('cctv_stream_uptime_seconds', 'Seconds since the variant last went live (0 when not live)', (v) =>
+    v.liveSince ? (Date.now() - v.liveSince) / 1000 : 0,
+  );
+  perVariant(
+    'cctv_stream_ffmpeg_restarts',
+    'FFmpeg restarts of the variant since the gateway started',
+    (v) => v.restarts,
+  );
   new Gauge({
-    name: 'cctv_stream_viewers',
-    help: 'Viewers holding a stream variant',
+    name: 'cctv_stream_egress_bitrate_bps',
+    help: 'Bitrate sent to all viewers of a stream variant (sum over its consumers)',
     labelNames: ['stream', 'variant'],
     registers: [registry],
-    collect() {
+    async collect() {
       this.reset();
-      for (const v of variants()) this.set({ stream: v.opts.streamId, variant: v.opts.variant }, v.viewers);
+      await Promise.all(
+        variants().map(async (v) => {
+          const stats = await Promise.all([...v.consumers].map((c) => c.getStats().catch(() => [])));
+          const bps = stats.flat().reduce((n, s) => n + (s.type === 'outbound-rtp' ? (s.bitrate ?? 0) : 0), 0);
+          this.set(labels(v), bps);
+        }),
+      );
     },
   });
   new Gauge({
@@ -36,9 +84,7 @@ export function createMetrics(src: MetricsSources): Registry {
     registers: [registry],
     collect() {
       this.reset();
-      for (const v of variants())
-        for (const s of STATES)
-          this.set({ stream: v.opts.streamId, variant: v.opts.variant, state: s }, v.state === s ? 1 : 0);
+      for (const v of variants()) for (const s of STATES) this.set({ ...labels(v), state: s }, v.state === s ? 1 : 0);
     },
   });
   const restarts = new Counter({
@@ -47,23 +93,81 @@ export function createMetrics(src: MetricsSources): Registry {
     labelNames: ['stream', 'variant', 'reason'],
     registers: [registry],
   });
-  for (const v of variants())
-    v.on('restart', (reason) => restarts.inc({ stream: v.opts.streamId, variant: v.opts.variant, reason }));
-  new Gauge({
-    name: 'cctv_worker_consumers',
-    help: 'Consumers on a mediasoup worker',
+  for (const v of variants()) v.on('restart', (reason) => restarts.inc({ ...labels(v), reason }));
+  const ttff = new Histogram({
+    name: 'cctv_time_to_first_frame_seconds',
+    help: 'Consume request to first decoded frame, as viewers report it',
+    labelNames: ['stream', 'variant'],
+    buckets: [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10],
+    registers: [registry],
+  });
+  src.signaling.on('firstFrame', (stream, variant, seconds) => ttff.observe({ stream, variant }, seconds));
+
+  // Per worker: CPU from getResourceUsage deltas, and what it carries.
+  const cpuSeen = new Map<number, number>();
+  new Counter({
+    name: 'cctv_worker_cpu_seconds_total',
+    help: 'CPU time (user + system) used by a mediasoup worker',
     labelNames: ['worker'],
     registers: [registry],
-    collect() {
-      for (const w of src.pool.workers) this.set({ worker: String(w.index) }, w.consumers);
+    async collect() {
+      await Promise.all(
+        src.pool.workers.map(async (w) => {
+          if (w.worker.closed) return;
+          const ru = await w.worker.getResourceUsage().catch(() => undefined);
+          if (!ru) return;
+          const total = (ru.ru_utime + ru.ru_stime) / 1000;
+          const delta = total - (cpuSeen.get(w.index) ?? 0);
+          cpuSeen.set(w.index, total);
+          if (delta > 0) this.inc({ worker: String(w.index) }, delta);
+        }),
+      );
     },
   });
+  const perWorker = (
+    name: string,
+    help: string,
+    value: (w: WorkerPool['workers'][number]) => number | Promise<number>,
+  ) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['worker'],
+      registers: [registry],
+      async collect() {
+        for (const w of src.pool.workers) this.set({ worker: String(w.index) }, await value(w));
+      },
+    });
+  perWorker('cctv_worker_routers', 'Routers on a mediasoup worker', (w) => (w.router.closed ? 0 : 1));
+  perWorker('cctv_worker_producers', 'Producers on a worker (camera producers and pipe producers)', async (w) => {
+    const dump = await w.router.dump().catch(() => undefined);
+    return dump ? Object.keys(dump.mapProducerIdConsumerIds ?? {}).length : 0;
+  });
+  perWorker('cctv_worker_consumers', 'Viewer consumers on a mediasoup worker', (w) => w.consumers);
+  perWorker('cctv_worker_transports', 'Viewer WebRTC transports on a mediasoup worker', (w) => w.transports);
+
   new Gauge({
     name: 'cctv_signaling_connections',
     help: 'Open signaling WebSocket connections',
     registers: [registry],
     collect() {
       this.set(src.connections());
+    },
+  });
+  new Gauge({
+    name: 'cctv_capacity_used_ratio',
+    help: "This node's most used capacity limit, 0..1 (consumers per worker or egress bandwidth)",
+    registers: [registry],
+    collect() {
+      this.set(src.capacity.used());
+    },
+  });
+  new Gauge({
+    name: 'cctv_egress_estimate_bps',
+    help: 'Estimated egress of this node: each stream ingest bitrate times its video consumers',
+    registers: [registry],
+    collect() {
+      this.set(src.capacity.egressBps());
     },
   });
   const authFailures = new Counter({

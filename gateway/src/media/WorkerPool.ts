@@ -28,6 +28,7 @@ export interface MediaWorker {
   router: types.Router;
   webRtcServer: types.WebRtcServer;
   consumers: number;
+  transports: number;
 }
 
 export interface WorkerPoolEvents {
@@ -64,7 +65,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
         ...(port ? { port } : {}),
       });
       const webRtcServer = await worker.createWebRtcServer({ listenInfos: [listen('udp'), listen('tcp')] });
-      workers.push({ index, worker, router, webRtcServer, consumers: 0 });
+      workers.push({ index, worker, router, webRtcServer, consumers: 0, transports: 0 });
     }
     const pool = new WorkerPool(workers, opts.logger);
     for (const w of workers) {
@@ -86,8 +87,17 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     return this.workers[n % this.workers.length] as MediaWorker;
   }
 
+  /** Transports count too: viewers that have a transport but no consumer yet are about to load it. */
   leastLoaded(): MediaWorker {
-    return this.workers.reduce((a, b) => (b.consumers < a.consumers ? b : a));
+    const load = (w: MediaWorker) => w.consumers + w.transports;
+    return this.workers.reduce((a, b) => (load(b) < load(a) ? b : a));
+  }
+
+  trackTransport(w: MediaWorker, transport: types.Transport): void {
+    w.transports++;
+    transport.observer.once('close', () => {
+      w.transports--;
+    });
   }
 
   /** The producer as seen on `target`'s router: itself on the origin, a pipe producer elsewhere. */

@@ -43,6 +43,13 @@ export interface StreamVariantOptions {
   logger: Logger;
 }
 
+export interface IngestStats {
+  bitrateBps: number;
+  packetsLost: number;
+  jitterSec: number;
+  packetCount: number;
+}
+
 interface Track {
   transport: types.PlainTransport;
   producer: types.Producer;
@@ -69,6 +76,8 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
   #lastBytes = 0;
   #lastProgressAt = 0;
   #liveSince: number | undefined;
+  #stats: IngestStats = { bitrateBps: 0, packetsLost: 0, jitterSec: 0, packetCount: 0 };
+  readonly #consumers = new Set<types.Consumer>();
   #closed = false;
   readonly logger: Logger;
 
@@ -106,6 +115,19 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
   }
   get liveSince(): number | undefined {
     return this.#liveSince;
+  }
+  /** The video producer's receive stats, refreshed every second while ingest runs. */
+  get ingestStats(): IngestStats {
+    return this.ingestRunning ? this.#stats : { ...this.#stats, bitrateBps: 0 };
+  }
+  /** Consumers of this variant on any worker (for egress stats). */
+  get consumers(): ReadonlySet<types.Consumer> {
+    return this.#consumers;
+  }
+
+  attachConsumer(consumer: types.Consumer): void {
+    this.#consumers.add(consumer);
+    consumer.observer.once('close', () => this.#consumers.delete(consumer));
   }
 
   /**
@@ -277,6 +299,12 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
       const stats = await producer.getStats().catch(() => []);
       const bytes = stats.reduce((n, s) => n + (s.byteCount ?? 0), 0);
       const now = Date.now();
+      this.#stats = {
+        bitrateBps: stats.reduce((n, s) => n + (s.bitrate ?? 0), 0),
+        packetsLost: stats.reduce((n, s) => n + (s.packetsLost ?? 0), 0),
+        jitterSec: Math.max(0, ...stats.map((s) => (s.jitter ?? 0) / 90000)), // video: 90 kHz RTP clock
+        packetCount: stats.reduce((n, s) => n + (s.packetCount ?? 0), 0),
+      };
       if (bytes > this.#lastBytes) {
         this.#lastBytes = bytes;
         this.#lastProgressAt = now;

@@ -17,7 +17,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg libssl3 
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app /app
-RUN useradd --system --uid 10001 cctv && chown -R cctv /app/.cache
+RUN useradd --system --uid 10001 cctv && mkdir -p /app/var && chown -R cctv /app/.cache /app/var
 USER cctv
 ENV NODE_ENV=production FFMPEG_BIN=/usr/bin/ffmpeg
 EXPOSE 8080 40000-40001/udp 40000-40001/tcp

@@ -1,0 +1,115 @@
+// Operators' page: node capacity, per-worker load and per-stream viewers and bitrate, drawn from
+// GET /api/ops (the gateway keeps the last 15 minutes, sampled every 10 s) and refreshed live.
+interface Sample {
+  t: number;
+  capacityUsed: number;
+  egressBps: number;
+  workers: { index: number; consumers: number; cpuPercent: number }[];
+  streams: Record<string, { viewers: number; ingestBps: number; egressBps: number; state: string }>;
+}
+interface Ops {
+  capacity: { used: number; egressBps: number };
+  intervalMs: number;
+  history: Sample[];
+}
+
+const COLORS = ['#4fc3f7', '#ffb74d', '#81c784', '#e57373', '#ba68c8', '#fff176', '#4db6ac', '#f06292'];
+const $ = (id: string) => document.getElementById(id) as HTMLElement;
+const params = new URLSearchParams(location.search);
+const token = params.get('token') ?? sessionStorage.getItem('cctv-token') ?? '';
+if (params.get('token')) {
+  sessionStorage.setItem('cctv-token', token);
+  history.replaceState(null, '', location.pathname);
+}
+
+const mbps = (bps: number) => `${(bps / 1e6).toFixed(bps < 1e7 ? 1 : 0)} Mbit/s`;
+
+/** A line chart as SVG: one polyline per series over the sample times. */
+function chart(svg: SVGSVGElement, legend: HTMLElement, times: number[], series: { name: string; values: number[] }[], unit: string): void {
+  const W = 600;
+  const H = 180;
+  const pad = { l: 40, r: 8, t: 8, b: 18 };
+  svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  const max = Math.max(1e-9, ...series.flatMap((s) => s.values)) * 1.1;
+  const t0 = times[0] ?? Date.now();
+  const t1 = Math.max(t0 + 1, times[times.length - 1] ?? t0 + 1);
+  const x = (t: number) => pad.l + ((t - t0) / (t1 - t0)) * (W - pad.l - pad.r);
+  const y = (v: number) => H - pad.b - (v / max) * (H - pad.t - pad.b);
+  const parts: string[] = [];
+  for (const f of [0, 0.5, 1]) {
+    parts.push(`<line x1="${pad.l}" x2="${W - pad.r}" y1="${y(max * f)}" y2="${y(max * f)}" stroke="#24313f"/>`);
+    parts.push(`<text x="2" y="${y(max * f) + 4}">${(max * f).toFixed(max < 10 ? 1 : 0)}${unit}</text>`);
+  }
+  parts.push(`<text x="${pad.l}" y="${H - 2}">-${Math.round((t1 - t0) / 60000)} min</text><text x="${W - 40}" y="${H - 2}">now</text>`);
+  series.forEach((s, i) => {
+    const pts = s.values.map((v, k) => `${x(times[k] ?? t0).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
+    parts.push(`<polyline fill="none" stroke="${COLORS[i % COLORS.length]}" stroke-width="2" points="${pts}"/>`);
+  });
+  svg.innerHTML = parts.join('');
+  legend.replaceChildren(
+    ...series.map((s, i) => {
+      const el = document.createElement('span');
+      el.innerHTML = `<i style="background:${COLORS[i % COLORS.length]}"></i>`;
+      el.append(`${s.name}: ${(s.values[s.values.length - 1] ?? 0).toFixed(1)}${unit}`);
+      return el;
+    }),
+  );
+}
+
+function render(ops: Ops): void {
+  const h = ops.history;
+  const last = h[h.length - 1];
+  if (!last) return;
+  const times = h.map((s) => s.t);
+  const streams = Object.entries(last.streams);
+  $('k-cap').textContent = `${Math.round(ops.capacity.used * 100)}%`;
+  $('k-egress').textContent = mbps(ops.capacity.egressBps);
+  $('k-viewers').textContent = String(streams.reduce((n, [, s]) => n + s.viewers, 0));
+  $('k-live').textContent = `${streams.filter(([, s]) => s.state === 'live').length}/${streams.length}`;
+  chart($('c-node') as unknown as SVGSVGElement, $('l-node'), times, [
+    { name: 'kapasitas', values: h.map((s) => s.capacityUsed * 100) },
+    { name: 'egress Mbit/s', values: h.map((s) => s.egressBps / 1e6) },
+  ], '');
+  chart(
+    $('c-workers') as unknown as SVGSVGElement,
+    $('l-workers'),
+    times,
+    last.workers.map((w) => ({ name: `worker ${w.index}`, values: h.map((s) => s.workers.find((x) => x.index === w.index)?.cpuPercent ?? 0) })),
+    '%',
+  );
+  const top = streams.sort((a, b) => b[1].viewers - a[1].viewers).slice(0, 8);
+  chart(
+    $('c-viewers') as unknown as SVGSVGElement,
+    $('l-viewers'),
+    times,
+    top.map(([id]) => ({ name: id.replace(/\/main$/, ''), values: h.map((s) => s.streams[id]?.viewers ?? 0) })),
+    '',
+  );
+  $('t-streams').replaceChildren(
+    ...streams
+      .sort((a, b) => a[0].localeCompare(b[0]))
+      .map(([id, s]) => {
+        const tr = document.createElement('tr');
+        for (const v of [id, s.state, String(s.viewers), mbps(s.ingestBps), mbps(s.egressBps)]) {
+          const td = document.createElement('td');
+          td.textContent = v;
+          tr.append(td);
+        }
+        return tr;
+      }),
+  );
+}
+
+async function refresh(): Promise<void> {
+  const res = await fetch('/api/ops', { headers: { authorization: `Bearer ${token}` } });
+  const body = await res.json();
+  if (!res.ok) {
+    $('error').textContent = `${body.error?.message ?? res.statusText} (${body.error?.code ?? res.status})`;
+    return;
+  }
+  $('error').textContent = '';
+  render(body as Ops);
+}
+
+void refresh();
+setInterval(() => void refresh(), 10_000);

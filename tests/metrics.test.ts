@@ -103,6 +103,17 @@ describe('metrics and capacity', () => {
     await Promise.all([first.close(), second.close(), third.close()]);
   });
 
+  it('serves operators the load history and refuses it to viewers', async () => {
+    const get = (token: string) => fetch(`${stack.base}/api/ops`, { headers: { authorization: `Bearer ${token}` } });
+    expect((await get(stack.token())).status).toBe(403);
+    const res = await get(stack.token(['*'], 60, 'operator', 'ops'));
+    expect(res.status).toBe(200);
+    const ops = (await res.json()) as { history: { workers: unknown[]; streams: Record<string, unknown> }[]; workers: unknown[] };
+    expect(ops.workers).toHaveLength(2);
+    expect(ops.history.length).toBeGreaterThan(0);
+    expect(Object.keys(ops.history.at(-1)?.streams ?? {})).toContain('cam-cap/main');
+  });
+
   it('never puts a token, a user id or a password into a label', async () => {
     const token = stack.token();
     const c = await WsClient.connect(`${stack.base.replace('http', 'ws')}/ws`);

@@ -22,6 +22,8 @@ export interface GatewayOptions {
   config: Config;
   cameras: CameraConfig[];
   verifier: TokenVerifier;
+  /** Camera entries the config loader skipped (reported in metrics). */
+  rejectedCameras?: number;
   logger: Logger;
   webRoot?: string;
 }
@@ -74,6 +76,7 @@ export class Gateway {
       pool,
       streams,
       capacity,
+      rejectedCameras: opts.rejectedCameras ?? 0,
       signaling: signaling.observer,
       connections: () => signaling.connections,
     });

@@ -45,7 +45,7 @@ if (config.simulator && config.simulator.cameras.length > 0) {
 const { verifier, devSecret } = verifierFor(config.auth);
 if (devSecret) logger.warn('no CCTV_JWT_SECRET set: using the development secret in .cache/dev-jwt-secret');
 
-const gateway = await Gateway.start({ config, cameras, verifier, logger });
+const gateway = await Gateway.start({ config, cameras, verifier, logger, rejectedCameras: cameraProblems.length });
 const base = config.server.publicUrl ?? `http://127.0.0.1:${gateway.port}`;
 if (args.demo) {
   const token = gateway.verifier.sign({ sub: 'demo-viewer', role: 'viewer', streams: ['*'] }, 12 * 3600);

@@ -12,6 +12,7 @@ export interface MetricsSources {
   pool: WorkerPool;
   streams: StreamRegistry;
   capacity: Capacity;
+  rejectedCameras: number;
   signaling: EventEmitter<SignalingObserverEvents>;
   connections: () => number;
 }
@@ -146,6 +147,14 @@ export function createMetrics(src: MetricsSources): Registry {
   perWorker('cctv_worker_consumers', 'Viewer consumers on a mediasoup worker', (w) => w.consumers);
   perWorker('cctv_worker_transports', 'Viewer WebRTC transports on a mediasoup worker', (w) => w.transports);
 
+  new Gauge({
+    name: 'cctv_config_rejected_cameras',
+    help: 'Camera entries of the config file that failed validation and were skipped',
+    registers: [registry],
+    collect() {
+      this.set(src.rejectedCameras);
+    },
+  });
   new Gauge({
     name: 'cctv_signaling_connections',
     help: 'Open signaling WebSocket connections',

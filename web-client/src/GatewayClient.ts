@@ -1,8 +1,29 @@
-// Browser side of the signaling protocol: authenticate, load a mediasoup-client Device, one receive
-// transport per connection, and `watch(stream)` that returns a playable MediaStream.
+// Browser side of the signaling protocol: one WebSocket, one mediasoup-client Device and one receive
+// transport per connection, carrying any number of watched streams (a wall of tiles or one player).
+//
+// The connection heals itself: when the socket closes (gateway restart, network change) it reconnects
+// with backoff, authenticates again, loads a new Device, makes a new transport and consumes every
+// open Watch again; each Watch then hands its new MediaStream to whoever shows it. Requests are paced
+// under the gateway's per-connection rate limit (20 messages/s, burst 40), so a wall that brings many
+// tiles on screen at once never trips it.
 import { Device, type types } from 'mediasoup-client';
 
-type Pending = { resolve: (d: unknown) => void; reject: (e: Error) => void };
+export type Variant = 'main' | 'sub';
+
+export interface StreamSummary {
+  id: string;
+  name: string;
+  kecamatan?: string;
+  kelurahan?: string;
+  variants: Variant[];
+  state: string;
+}
+
+export interface Identity {
+  sub: string;
+  role: string;
+  expiresAt: number;
+}
 
 export class GatewayError extends Error {
   constructor(
@@ -13,61 +34,127 @@ export class GatewayError extends Error {
   }
 }
 
-export interface Watch {
-  stream: string;
-  variant: 'main' | 'sub';
-  media: MediaStream;
-  consumers: types.Consumer[];
-  /** performance.now() when the consume request was sent */
-  requestedAt: number;
-  close(): void;
+/** Codes that retrying with the same token cannot fix. */
+export const FATAL_CODES = new Set(['E_UNAUTHENTICATED', 'E_AUTH_EXPIRED', 'E_FORBIDDEN']);
+
+export type ClientState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+export interface ClientOptions {
+  /** Reconnect after the socket closes; default true. */
+  reconnect?: boolean;
+  /** First and largest reconnect delay (ms), growing ×1.5 per attempt, ±20 % jitter. */
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  /** Client-side pacing, kept under the gateway's 20/s (burst 40). */
+  ratePerSec?: number;
+  burst?: number;
+  /** A request without an answer in this time fails with E_TIMEOUT. */
+  requestTimeoutMs?: number;
 }
 
 type Listener = (data: Record<string, unknown>) => void;
+type Pending = { resolve: (d: unknown) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> };
+
+/**
+ * One watched stream variant. Survives reconnects: after the client consumes it again, `media`
+ * changes and 'media' fires. 'ended' fires when the gateway closes its consumers (reason given);
+ * 'error' when consuming it again failed (a GatewayError).
+ */
+export class Watch {
+  media: MediaStream = new MediaStream();
+  consumers: types.Consumer[] = [];
+  /** performance.now() when the latest consume request was sent. */
+  requestedAt = 0;
+  closed = false;
+  /** @internal a consume in progress */
+  inflight: Promise<void> | undefined;
+  readonly #listeners = new Map<string, Set<(arg: unknown) => void>>();
+
+  constructor(
+    readonly stream: string,
+    public variant: Variant,
+    private readonly client: GatewayClient,
+  ) {}
+
+  on(name: 'media', fn: (media: MediaStream) => void): () => void;
+  on(name: 'ended', fn: (reason: string) => void): () => void;
+  on(name: 'error', fn: (err: GatewayError) => void): () => void;
+  on(name: string, fn: (arg: never) => void): () => void {
+    const set = this.#listeners.get(name) ?? new Set();
+    this.#listeners.set(name, set);
+    set.add(fn as (arg: unknown) => void);
+    return () => set.delete(fn as (arg: unknown) => void);
+  }
+
+  /** @internal */
+  emit(name: string, arg: unknown): void {
+    for (const fn of this.#listeners.get(name) ?? []) fn(arg);
+  }
+
+  get video(): types.Consumer | undefined {
+    return this.consumers.find((c) => c.kind === 'video' && !c.closed);
+  }
+
+  /** Consume again (after 'ended' or 'error'); resolves when the new media is attached. */
+  retry(): Promise<void> {
+    return this.client.reconsume(this);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.release(this);
+    this.#listeners.clear();
+  }
+}
 
 export class GatewayClient {
-  #ws!: WebSocket;
+  #ws: WebSocket | undefined;
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();
   readonly #listeners = new Map<string, Set<Listener>>();
   #device: Device | undefined;
-  #transport: types.Transport | undefined;
-  readonly #consumers = new Map<string, types.Consumer>();
+  #transport: Promise<types.Transport> | undefined;
+  /** Bumped per connection: answers to an older connection's requests are ignored. */
+  #generation = 0;
+  readonly #watches = new Set<Watch>();
+  readonly #byConsumer = new Map<string, Watch>();
+  #state: ClientState = 'idle';
+  #userClosed = false;
+  #connecting: Promise<Identity> | undefined;
+  identity: Identity | undefined;
+  readonly #opts: Required<ClientOptions>;
+  // pacing
+  readonly #queue: { id: number; text: string }[] = [];
+  #tokens: number;
+  #refilledAt = 0;
+  #drainTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
-    private readonly wsUrl: string,
+    readonly wsUrl: string,
     private token: string,
-  ) {}
-
-  static defaultUrl(): string {
-    return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+    opts: ClientOptions = {},
+  ) {
+    this.#opts = {
+      reconnect: opts.reconnect ?? true,
+      backoffInitialMs: opts.backoffInitialMs ?? 200,
+      backoffMaxMs: opts.backoffMaxMs ?? 4000,
+      ratePerSec: opts.ratePerSec ?? 15,
+      burst: opts.burst ?? 30,
+      requestTimeoutMs: opts.requestTimeoutMs ?? 20_000,
+    };
+    this.#tokens = this.#opts.burst;
   }
 
-  async connect(): Promise<{ sub: string; role: string }> {
-    this.#ws = new WebSocket(this.wsUrl);
-    await new Promise<void>((resolve, reject) => {
-      this.#ws.onopen = () => resolve();
-      this.#ws.onerror = () => reject(new GatewayError('E_NETWORK', 'cannot reach the gateway'));
-    });
-    this.#ws.onmessage = (ev) => this.#onMessage(ev.data as string);
-    this.#ws.onclose = (ev) => {
-      for (const p of this.#pending.values()) p.reject(new GatewayError('E_NETWORK', `connection closed (${ev.code})`));
-      this.#pending.clear();
-      this.#emit('disconnected', { code: ev.code, reason: ev.reason });
-    };
-    const me = (await this.request('auth', { token: this.token })) as { sub: string; role: string };
-    const { rtpCapabilities } = (await this.request('getRouterRtpCapabilities')) as {
-      rtpCapabilities: types.RtpCapabilities;
-    };
-    this.#device = new Device();
-    await this.#device.load({ routerRtpCapabilities: rtpCapabilities });
-    return me;
+  /** The gateway's /ws for a page the gateway serves, or for `base` (e.g. "https://cctv.example"). */
+  static defaultUrl(base?: string): string {
+    const u = new URL('/ws', base ?? location.href);
+    u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+    return u.toString();
   }
 
-  /** A fresh token before the current one expires keeps this connection's views going. */
-  async setToken(token: string): Promise<void> {
-    this.token = token;
-    await this.request('auth', { token });
+  get state(): ClientState {
+    return this.#state;
   }
 
   on(name: string, fn: Listener): () => void {
@@ -77,19 +164,202 @@ export class GatewayClient {
     return () => set.delete(fn);
   }
 
-  #emit(name: string, data: Record<string, unknown>): void {
-    for (const fn of this.#listeners.get(name) ?? []) fn(data);
+  #emit(name: string, data: Record<string, unknown> = {}): void {
+    for (const fn of [...(this.#listeners.get(name) ?? [])]) fn(data);
   }
 
-  request(method: string, data: Record<string, unknown> = {}): Promise<unknown> {
+  #setState(s: ClientState): void {
+    if (s === this.#state) return;
+    this.#state = s;
+    this.#emit('state', { state: s });
+  }
+
+  /**
+   * Connects and authenticates. Network failures are retried with backoff until it works (the
+   * promise waits); an authentication failure rejects with its GatewayError.
+   */
+  connect(): Promise<Identity> {
+    if (this.#state === 'open' && this.identity) return Promise.resolve(this.identity);
+    if (!this.#connecting) {
+      this.#userClosed = false;
+      this.#connecting = this.#connectLoop(this.#state === 'idle' || this.#state === 'closed').finally(() => {
+        this.#connecting = undefined;
+      });
+    }
+    return this.#connecting;
+  }
+
+  async #connectLoop(initial: boolean): Promise<Identity> {
+    this.#setState(initial ? 'connecting' : 'reconnecting');
+    for (let attempt = 0; ; attempt++) {
+      if (this.#userClosed) throw new GatewayError('E_CLOSED', 'the client was closed');
+      try {
+        const me = await this.#open();
+        this.#setState('open');
+        if (!initial) this.#emit('reconnected', { attempts: attempt + 1 });
+        void this.#reconsumeAll();
+        return me;
+      } catch (err) {
+        const e = err as GatewayError;
+        this.#discardSocket();
+        if (FATAL_CODES.has(e.code) || this.#userClosed || !this.#opts.reconnect) {
+          this.#setState('closed');
+          this.#emit('fatal', { code: e.code, message: e.message });
+          throw e;
+        }
+        const base = Math.min(this.#opts.backoffMaxMs, this.#opts.backoffInitialMs * 1.5 ** attempt);
+        const delayMs = Math.round(base * (0.8 + Math.random() * 0.4));
+        this.#emit('retrying', { attempt: attempt + 1, delayMs, code: e.code, message: e.message });
+        await new Promise((r) => setTimeout(r, delayMs));
+      }
+    }
+  }
+
+  async #open(): Promise<Identity> {
+    const gen = ++this.#generation;
+    const ws = new WebSocket(this.wsUrl, ['cctv.v1']);
+    this.#ws = ws;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new GatewayError('E_NETWORK', 'the gateway did not answer in time')), 8000);
+      ws.onopen = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      ws.onerror = () => {
+        clearTimeout(timer);
+        reject(new GatewayError('E_NETWORK', 'cannot reach the gateway'));
+      };
+      ws.onclose = () => {
+        clearTimeout(timer);
+        reject(new GatewayError('E_NETWORK', 'cannot reach the gateway'));
+      };
+    });
+    ws.onmessage = (ev) => this.#onMessage(ev.data as string);
+    ws.onerror = null;
+    ws.onclose = (ev) => this.#onClose(gen, ev.code, ev.reason);
+    const me = (await this.request('auth', { token: this.token })) as Identity;
+    this.identity = me;
+    const { rtpCapabilities } = (await this.request('getRouterRtpCapabilities')) as {
+      rtpCapabilities: types.RtpCapabilities;
+    };
+    const device = new Device();
+    await device.load({ routerRtpCapabilities: rtpCapabilities });
+    if (gen !== this.#generation) throw new GatewayError('E_NETWORK', 'connection replaced');
+    this.#device = device;
+    this.#transport = undefined;
+    return me;
+  }
+
+  /** Closes the current socket without running its close handler (a failed attempt). */
+  #discardSocket(): void {
+    const ws = this.#ws;
+    this.#ws = undefined;
+    this.#generation++;
+    if (!ws) return;
+    ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
+    if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close();
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new GatewayError('E_NETWORK', 'connection attempt abandoned'));
+    }
+    this.#pending.clear();
+    this.#queue.length = 0;
+  }
+
+  #onClose(gen: number, code: number, reason: string): void {
+    if (gen !== this.#generation) return;
+    this.#generation++;
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new GatewayError('E_NETWORK', `connection closed (${code})`));
+    }
+    this.#pending.clear();
+    this.#queue.length = 0;
+    this.#dropMedia();
+    this.#emit('disconnected', { code, reason });
+    if (this.#userClosed || !this.#opts.reconnect || code === 4401 || code === 4403) {
+      this.#setState('closed');
+      if (!this.#userClosed) this.#emit('fatal', { code: 'E_UNAUTHENTICATED', message: reason || 'refused' });
+      return;
+    }
+    this.#setState('reconnecting');
+    this.connect().catch(() => {});
+  }
+
+  /** Closes the transport and every consumer locally; watches stay open and get consumed again. */
+  #dropMedia(): void {
+    const t = this.#transport;
+    this.#transport = undefined;
+    t?.then((tr) => tr.close()).catch(() => {});
+    for (const w of this.#watches) {
+      for (const c of w.consumers) c.close();
+      w.consumers = [];
+    }
+    this.#byConsumer.clear();
+  }
+
+  async #reconsumeAll(): Promise<void> {
+    // All at once: each waits for its own camera (a cold ingest takes a second or two), and the
+    // request pacing keeps the burst under the gateway's rate limit.
+    const todo = [...this.#watches].filter((w) => !w.closed && w.consumers.length === 0);
+    await Promise.all(todo.map((w) => this.reconsume(w).catch((err: GatewayError) => w.emit('error', err))));
+  }
+
+  /** A fresh token before the current one expires keeps this connection's views going. */
+  async setToken(token: string): Promise<void> {
+    this.token = token;
+    if (this.#state !== 'open') return;
+    this.identity = (await this.request('auth', { token })) as Identity;
+  }
+
+  request(method: string, data: Record<string, unknown> = {}, retried = false): Promise<unknown> {
+    const ws = this.#ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) {
+      return Promise.reject(new GatewayError('E_NETWORK', 'not connected to the gateway'));
+    }
     const id = this.#nextId++;
-    this.#ws.send(JSON.stringify({ id, method, data }));
-    return new Promise((resolve, reject) => this.#pending.set(id, { resolve, reject }));
+    const p = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new GatewayError('E_TIMEOUT', `${method}: no answer from the gateway`));
+      }, this.#opts.requestTimeoutMs);
+      this.#pending.set(id, { resolve, reject, timer });
+    });
+    this.#queue.push({ id, text: JSON.stringify({ id, method, data }) });
+    this.#drain();
+    if (retried) return p;
+    return p.catch(async (err: GatewayError) => {
+      if (err.code !== 'E_RATE_LIMITED') throw err;
+      await new Promise((r) => setTimeout(r, 1000));
+      return this.request(method, data, true);
+    });
+  }
+
+  #drain(): void {
+    const now = performance.now();
+    const { ratePerSec, burst } = this.#opts;
+    this.#tokens = Math.min(burst, this.#tokens + ((now - this.#refilledAt) / 1000) * ratePerSec);
+    this.#refilledAt = now;
+    while (this.#queue.length > 0 && this.#tokens >= 1) {
+      const next = this.#queue.shift() as { id: number; text: string };
+      if (!this.#pending.has(next.id)) continue; // timed out while queued
+      this.#ws?.send(next.text);
+      this.#tokens -= 1;
+    }
+    if (this.#queue.length > 0 && !this.#drainTimer) {
+      this.#drainTimer = setTimeout(
+        () => {
+          this.#drainTimer = undefined;
+          this.#drain();
+        },
+        Math.ceil(((1 - this.#tokens) / ratePerSec) * 1000),
+      );
+    }
   }
 
   #onMessage(text: string): void {
     const msg = JSON.parse(text) as {
-      id?: number;
+      id?: number | null;
       ok?: boolean;
       data?: unknown;
       error?: { code: string; message: string };
@@ -97,65 +367,152 @@ export class GatewayClient {
     };
     if (msg.notification) {
       const data = (msg.data ?? {}) as Record<string, unknown>;
-      if (msg.notification === 'consumerClosed') this.#consumers.get(data['consumerId'] as string)?.close();
+      if (msg.notification === 'consumerClosed')
+        this.#onConsumerClosed(String(data['consumerId']), String(data['reason']));
       this.#emit(msg.notification, data);
       return;
     }
-    const p = msg.id !== undefined ? this.#pending.get(msg.id) : undefined;
+    if (msg.id === null && msg.error) {
+      // A refusal the gateway could not tie to a request (e.g. a bearer subprotocol token).
+      this.#emit('gatewayError', msg.error as unknown as Record<string, unknown>);
+      return;
+    }
+    const p = msg.id !== undefined && msg.id !== null ? this.#pending.get(msg.id) : undefined;
     if (!p) return;
     this.#pending.delete(msg.id as number);
+    clearTimeout(p.timer);
     if (msg.ok) p.resolve(msg.data);
     else p.reject(new GatewayError(msg.error?.code ?? 'E_INTERNAL', msg.error?.message ?? 'request failed'));
   }
 
-  async #recvTransport(): Promise<types.Transport> {
-    if (this.#transport && !this.#transport.closed) return this.#transport;
-    const params = (await this.request('createTransport')) as types.TransportOptions;
-    const t = (this.#device as Device).createRecvTransport(params);
-    t.on('connect', ({ dtlsParameters }, ok, fail) => {
-      this.request('connectTransport', {
-        transportId: t.id,
-        dtlsParameters: dtlsParameters as unknown as Record<string, unknown>,
-      }).then(() => ok(), fail);
-    });
-    this.#transport = t;
-    return t;
+  #onConsumerClosed(consumerId: string, reason: string): void {
+    const w = this.#byConsumer.get(consumerId);
+    this.#byConsumer.delete(consumerId);
+    if (!w) return;
+    const c = w.consumers.find((x) => x.id === consumerId);
+    c?.close();
+    w.consumers = w.consumers.filter((x) => x.id !== consumerId);
+    if (!w.video) {
+      for (const x of w.consumers) {
+        this.#byConsumer.delete(x.id);
+        x.close();
+        this.request('closeConsumer', { consumerId: x.id }).catch(() => {});
+      }
+      w.consumers = [];
+      w.emit('ended', reason);
+    }
   }
 
-  async watch(stream: string, variant: 'main' | 'sub' = 'main'): Promise<Watch> {
+  #recvTransport(): Promise<types.Transport> {
+    if (this.#transport) return this.#transport;
+    const gen = this.#generation;
+    const made = (async () => {
+      const params = (await this.request('createTransport')) as types.TransportOptions;
+      if (gen !== this.#generation) throw new GatewayError('E_NETWORK', 'connection replaced');
+      const t = (this.#device as Device).createRecvTransport(params);
+      t.on('connect', ({ dtlsParameters }, ok, fail) => {
+        this.request('connectTransport', {
+          transportId: t.id,
+          dtlsParameters: dtlsParameters as unknown as Record<string, unknown>,
+        }).then(() => ok(), fail);
+      });
+      t.on('connectionstatechange', (s) => {
+        // ICE/DTLS failed while signaling still works: a new transport, then consume again.
+        if (s === 'failed' && gen === this.#generation && this.#state === 'open') {
+          this.#emit('transportFailed', {});
+          this.#dropMedia();
+          void this.#reconsumeAll();
+        }
+      });
+      return t;
+    })();
+    this.#transport = made;
+    made.catch(() => {
+      if (this.#transport === made) this.#transport = undefined;
+    });
+    return made;
+  }
+
+  async listStreams(): Promise<StreamSummary[]> {
+    const { streams } = (await this.request('listStreams')) as { streams: StreamSummary[] };
+    return streams;
+  }
+
+  /** Starts watching `stream`; resolves once its consumers exist (the first frame follows). */
+  async watch(stream: string, variant: Variant = 'main'): Promise<Watch> {
+    const w = new Watch(stream, variant, this);
+    this.#watches.add(w);
+    try {
+      await this.reconsume(w);
+    } catch (err) {
+      w.close();
+      throw err;
+    }
+    return w;
+  }
+
+  /** @internal (Watch.retry) */
+  reconsume(w: Watch): Promise<void> {
+    if (w.closed) return Promise.resolve();
+    if (!w.inflight) {
+      w.inflight = this.#consume(w).finally(() => {
+        w.inflight = undefined;
+      });
+    }
+    return w.inflight;
+  }
+
+  async #consume(w: Watch): Promise<void> {
+    if (this.#state !== 'open') await this.connect();
+    const gen = this.#generation;
+    for (const c of w.consumers) {
+      this.#byConsumer.delete(c.id);
+      c.close();
+      this.request('closeConsumer', { consumerId: c.id }).catch(() => {});
+    }
+    w.consumers = [];
     const transport = await this.#recvTransport();
-    const requestedAt = performance.now();
+    w.requestedAt = performance.now();
     const res = (await this.request('consume', {
       transportId: transport.id,
-      stream,
-      variant,
+      stream: w.stream,
+      variant: w.variant,
       rtpCapabilities: (this.#device as Device).rtpCapabilities as unknown as Record<string, unknown>,
-    })) as { variant: 'main' | 'sub'; consumers: types.ConsumerOptions[] };
+    })) as { variant: Variant; consumers: types.ConsumerOptions[] };
+    if (gen !== this.#generation) throw new GatewayError('E_NETWORK', 'connection lost while starting the stream');
+    if (w.closed) {
+      for (const c of res.consumers) this.request('closeConsumer', { consumerId: c.id }).catch(() => {});
+      return;
+    }
     const consumers: types.Consumer[] = [];
     for (const c of res.consumers) {
       const consumer = await transport.consume(c);
-      this.#consumers.set(consumer.id, consumer);
       consumers.push(consumer);
+      this.#byConsumer.set(consumer.id, w);
     }
-    for (const c of consumers) await this.request('resume', { consumerId: c.id });
-    return {
-      stream,
-      variant: res.variant,
-      media: new MediaStream(consumers.map((c) => c.track)),
-      consumers,
-      requestedAt,
-      close: () => {
-        for (const c of consumers) {
-          this.#consumers.delete(c.id);
-          c.close();
-          this.request('closeConsumer', { consumerId: c.id }).catch(() => {});
-        }
-      },
-    };
+    w.variant = res.variant;
+    w.consumers = consumers;
+    w.media = new MediaStream(consumers.map((c) => c.track));
+    await Promise.all(consumers.map((c) => this.request('resume', { consumerId: c.id })));
+    if (!w.closed) w.emit('media', w.media);
+  }
+
+  /** @internal (Watch.close) */
+  release(w: Watch): void {
+    this.#watches.delete(w);
+    for (const c of w.consumers) {
+      this.#byConsumer.delete(c.id);
+      c.close();
+      if (this.#state === 'open') this.request('closeConsumer', { consumerId: c.id }).catch(() => {});
+    }
+    w.consumers = [];
   }
 
   close(): void {
-    this.#transport?.close();
-    this.#ws?.close();
+    this.#userClosed = true;
+    for (const w of [...this.#watches]) w.close();
+    this.#dropMedia();
+    this.#discardSocket();
+    this.#setState('closed');
   }
 }

@@ -25,7 +25,13 @@ if (params.get('token')) {
 const mbps = (bps: number) => `${(bps / 1e6).toFixed(bps < 1e7 ? 1 : 0)} Mbit/s`;
 
 /** A line chart as SVG: one polyline per series over the sample times. */
-function chart(svg: SVGSVGElement, legend: HTMLElement, times: number[], series: { name: string; values: number[] }[], unit: string): void {
+function chart(
+  svg: SVGSVGElement,
+  legend: HTMLElement,
+  times: number[],
+  series: { name: string; values: number[] }[],
+  unit: string,
+): void {
   const W = 600;
   const H = 180;
   const pad = { l: 40, r: 8, t: 8, b: 18 };
@@ -40,7 +46,9 @@ function chart(svg: SVGSVGElement, legend: HTMLElement, times: number[], series:
     parts.push(`<line x1="${pad.l}" x2="${W - pad.r}" y1="${y(max * f)}" y2="${y(max * f)}" stroke="#24313f"/>`);
     parts.push(`<text x="2" y="${y(max * f) + 4}">${(max * f).toFixed(max < 10 ? 1 : 0)}${unit}</text>`);
   }
-  parts.push(`<text x="${pad.l}" y="${H - 2}">-${Math.round((t1 - t0) / 60000)} min</text><text x="${W - 40}" y="${H - 2}">now</text>`);
+  parts.push(
+    `<text x="${pad.l}" y="${H - 2}">-${Math.round((t1 - t0) / 60000)} min</text><text x="${W - 40}" y="${H - 2}">now</text>`,
+  );
   series.forEach((s, i) => {
     const pts = s.values.map((v, k) => `${x(times[k] ?? t0).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
     parts.push(`<polyline fill="none" stroke="${COLORS[i % COLORS.length]}" stroke-width="2" points="${pts}"/>`);
@@ -66,15 +74,24 @@ function render(ops: Ops): void {
   $('k-egress').textContent = mbps(ops.capacity.egressBps);
   $('k-viewers').textContent = String(streams.reduce((n, [, s]) => n + s.viewers, 0));
   $('k-live').textContent = `${streams.filter(([, s]) => s.state === 'live').length}/${streams.length}`;
-  chart($('c-node') as unknown as SVGSVGElement, $('l-node'), times, [
-    { name: 'kapasitas', values: h.map((s) => s.capacityUsed * 100) },
-    { name: 'egress Mbit/s', values: h.map((s) => s.egressBps / 1e6) },
-  ], '');
+  chart(
+    $('c-node') as unknown as SVGSVGElement,
+    $('l-node'),
+    times,
+    [
+      { name: 'kapasitas', values: h.map((s) => s.capacityUsed * 100) },
+      { name: 'egress Mbit/s', values: h.map((s) => s.egressBps / 1e6) },
+    ],
+    '',
+  );
   chart(
     $('c-workers') as unknown as SVGSVGElement,
     $('l-workers'),
     times,
-    last.workers.map((w) => ({ name: `worker ${w.index}`, values: h.map((s) => s.workers.find((x) => x.index === w.index)?.cpuPercent ?? 0) })),
+    last.workers.map((w) => ({
+      name: `worker ${w.index}`,
+      values: h.map((s) => s.workers.find((x) => x.index === w.index)?.cpuPercent ?? 0),
+    })),
     '%',
   );
   const top = streams.sort((a, b) => b[1].viewers - a[1].viewers).slice(0, 8);

@@ -1,7 +1,27 @@
-// Page routes of the web client beyond static files: /embed/<stream> serves the embed page, which
-// reads the stream id from its own path.
+// Page routes of the web client beyond static files:
+//   /embed/<stream>  the iframe embed page, which reads the stream id from its own path
+//   /m/<stream>      the single-stream (phone) view, a short link to share
+//   /cctv-player.js  the <cctv-player> web component, loadable as a module script from other origins
+//                    (CORS); its WebSocket still needs the page's origin in signaling.allowedOrigins
 import type { FastifyInstance } from 'fastify';
 
 export function registerWebRoutes(app: FastifyInstance): void {
-  app.get('/embed/:stream', (_req, reply) => reply.sendFile('embed.html'));
+  app.get('/embed/:stream', (_req, reply) =>
+    reply
+      // The token rides in the URL: never send it on as a Referer.
+      .header('referrer-policy', 'no-referrer')
+      .header('cache-control', 'no-store')
+      .sendFile('embed.html'),
+  );
+  app.get('/m/:stream', (_req, reply) =>
+    reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store').sendFile('watch.html'),
+  );
+  app.get('/cctv-player.js', (_req, reply) =>
+    reply
+      .header('access-control-allow-origin', '*')
+      .header('cross-origin-resource-policy', 'cross-origin')
+      .header('cache-control', 'public, max-age=300')
+      .type('text/javascript; charset=utf-8')
+      .sendFile('cctv-player.js'),
+  );
 }

@@ -1,0 +1,60 @@
+// Words shown to people (Bahasa Indonesia) for player states and the gateway's error codes.
+import type { PlayerState } from './LivePlayer.js';
+
+export const STATE_LABEL: Record<PlayerState, string> = {
+  idle: 'Siaga',
+  connecting: 'Menghubungkan…',
+  starting: 'Memulai kamera…',
+  live: 'Langsung',
+  stalled: 'Sinyal tersendat',
+  offline: 'Kamera offline',
+  busy: 'Kapasitas penuh',
+  reconnecting: 'Menyambung ulang…',
+  forbidden: 'Akses ditolak',
+  error: 'Gangguan',
+  stopped: 'Dihentikan',
+};
+
+/** The badge class a state belongs to: live, starting, offline, or neutral. */
+export function stateTone(s: PlayerState): 'live' | 'starting' | 'offline' | 'neutral' {
+  switch (s) {
+    case 'live':
+      return 'live';
+    case 'connecting':
+    case 'starting':
+    case 'reconnecting':
+    case 'stalled':
+      return 'starting';
+    case 'offline':
+    case 'busy':
+    case 'forbidden':
+    case 'error':
+      return 'offline';
+    default:
+      return 'neutral';
+  }
+}
+
+const ERRORS: Record<string, string> = {
+  E_FORBIDDEN_STREAM: 'Token akses ini tidak diizinkan menonton kamera ini. Minta akses kepada admin Command Center.',
+  E_AUTH_EXPIRED: 'Sesi berakhir: token akses sudah kedaluwarsa. Buka tautan yang baru.',
+  E_UNAUTHENTICATED: 'Token akses tidak ada atau tidak sah.',
+  E_FORBIDDEN: 'Token ini tidak memiliki izin yang diperlukan.',
+  E_STREAM_OFFLINE: 'Kamera tidak dapat dijangkau. Dicoba lagi otomatis.',
+  E_NOT_FOUND: 'Kamera ini tidak terdaftar di gateway.',
+  E_UNSUPPORTED: 'Peramban ini tidak dapat memutar video kamera ini (perlu H.264).',
+  E_LIMIT: 'Terlalu banyak tayangan pada satu koneksi.',
+  E_CAPACITY: 'Gateway sedang mencapai batas penonton. Dicoba lagi otomatis.',
+  E_NETWORK: 'Gateway tidak terjangkau. Mencoba lagi…',
+  E_TIMEOUT: 'Gateway tidak menjawab. Mencoba lagi…',
+  E_RATE_LIMITED: 'Terlalu banyak permintaan. Mencoba lagi…',
+  E_NO_STREAM: 'Tidak ada kamera yang dipilih.',
+};
+
+/** A sentence for an error code, in words; unknown codes fall back to the gateway's message. */
+export function errorText(code: string, fallback?: string): string {
+  return ERRORS[code] ?? fallback ?? 'Terjadi gangguan pada layanan video.';
+}
+
+export const CITY = 'Kota Palembang';
+export const ORG = 'Command Center Kominfo';

@@ -1,0 +1,621 @@
+// The Command Center wall (/): every stream the token allows, grouped and filterable by kecamatan,
+// searchable by name. Only tiles on screen play (IntersectionObserver), on the `sub` variant where a
+// camera has one; a tile that leaves the screen closes its consumers after a short grace period, so
+// 107 tiles never means 107 streams. A click (or Enter) opens the tile fullscreen on `main`: the sub
+// picture stays up until main's first frame is rendered, then they swap, without a black gap.
+
+import { emblem, h, icon, normalise, takeToken } from './dom.js';
+import { GatewayClient, type GatewayError, type StreamSummary, type Variant } from './GatewayClient.js';
+import { LivePlayer, type PlayerState } from './LivePlayer.js';
+import { CITY, errorText, ORG, STATE_LABEL, stateTone } from './labels.js';
+import { STAGE_CSS, Stage } from './stage.js';
+import { groupByKecamatan, OTHER } from './streams.js';
+
+/** A tile that left the screen keeps playing this long (scrolling back is instant). */
+export const LEAVE_GRACE_MS = 2500;
+/** While a tile is fullscreen, the wall behind it keeps playing this long. */
+const FOCUS_GRACE_MS = 15_000;
+/**
+ * Tiles per signaling connection: the gateway allows 64 consumers per connection, and a camera with
+ * audio takes two. A bigger wall (a 4K screen shows more) opens another connection.
+ */
+export const TILES_PER_CONNECTION = 30;
+
+interface TileSnapshot {
+  id: string;
+  visible: boolean;
+  hidden: boolean;
+  consuming: boolean;
+  state: PlayerState;
+  variant: Variant | null;
+  framesDecoded: number;
+}
+
+export interface WallSnapshot {
+  ready: boolean;
+  connection: string;
+  /** signaling connections the wall holds */
+  connections: number;
+  tiles: TileSnapshot[];
+  focus: {
+    stream: string;
+    variant: Variant | null;
+    state: PlayerState;
+    framesDecoded: number;
+    /** frames the sub picture underneath had shown when main took over (0 = there was a gap) */
+    underFramesAtSwap: number | null;
+    swapped: boolean;
+  } | null;
+}
+
+/** "Kantor Kelurahan Bukit Lama" → "Kel. Bukit Lama": the distinctive part fits a small tile. */
+export function shortName(name: string): string {
+  return name.replace(/^Kantor\s+Kelurahan\s+/i, 'Kel. ').replace(/^Kantor\s+Kecamatan\s+/i, 'Kec. ');
+}
+
+function officeKind(s: StreamSummary): string {
+  const kind = /^Kantor\s+Kelurahan/i.test(s.name)
+    ? 'Kantor kelurahan'
+    : /^Kantor\s+Kecamatan/i.test(s.name)
+      ? 'Kantor kecamatan'
+      : '';
+  return [kind, s.kecamatan ? `Kec. ${s.kecamatan}` : ''].filter(Boolean).join(' · ');
+}
+
+class Tile {
+  readonly el: HTMLElement;
+  readonly video: HTMLVideoElement;
+  player: LivePlayer;
+  readonly hit: HTMLButtonElement;
+  readonly badge: HTMLSpanElement;
+  readonly msg: HTMLDivElement;
+  intersecting = false;
+  filteredOut = false;
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    readonly s: StreamSummary,
+    readonly wall: Wall,
+  ) {
+    this.video = h('video', { muted: true, autoplay: true, playsinline: true, 'aria-hidden': 'true' });
+    this.player = this.#makePlayer(wall.client);
+    this.badge = h('span', { class: 'badge' }, h('i', { class: 'dot' }), h('span'));
+    this.msg = h('div', { class: 'tile-msg', 'aria-hidden': 'true' });
+    this.hit = h(
+      'button',
+      { type: 'button', class: 'tile-hit', onclick: () => wall.openFocus(this) },
+      h('span', { class: 'tile-name', title: s.name }, shortName(s.name)),
+      h('span', { class: 'tile-district' }, officeKind(s)),
+    );
+    const link = h(
+      'a',
+      {
+        class: 'tile-link',
+        href: `/watch.html?stream=${encodeURIComponent(s.id)}`,
+        title: 'Buka di tampilan tunggal (ponsel)',
+        'aria-label': `Buka ${s.name} di tampilan tunggal`,
+      },
+      icon('phone', 16),
+    );
+    this.el = h(
+      'div',
+      { class: 'tile', 'data-id': s.id },
+      this.video,
+      this.msg,
+      h('div', { class: 'tile-top' }, this.badge),
+      this.hit,
+      link,
+    );
+    this.render();
+  }
+
+  #makePlayer(client: GatewayClient): LivePlayer {
+    const p = new LivePlayer(client, this.video, { sampleStats: false, stallAfterMs: 4000 });
+    p.addEventListener('statechange', () => this.render());
+    return p;
+  }
+
+  /** Holds (or is trying to get) consumers at the gateway. */
+  get active(): boolean {
+    return this.player.state !== 'idle' && this.player.state !== 'stopped';
+  }
+
+  get variant(): Variant {
+    return this.s.variants.includes('sub') ? 'sub' : 'main';
+  }
+
+  get state(): PlayerState {
+    const p = this.player.state;
+    if (p === 'idle' || p === 'stopped') return this.s.state === 'error' ? 'offline' : 'idle';
+    return p;
+  }
+
+  render(): void {
+    const st = this.state;
+    const tone = stateTone(st);
+    this.el.dataset['state'] = st;
+    this.badge.dataset['tone'] = tone;
+    (this.badge.lastElementChild as HTMLElement).textContent =
+      st === 'offline' ? 'Offline' : st === 'idle' ? 'Siaga' : tone === 'starting' ? 'Memulai…' : STATE_LABEL[st];
+    this.hit.setAttribute(
+      'aria-label',
+      `${this.s.name}${this.s.kecamatan ? `, Kecamatan ${this.s.kecamatan}` : ''}: ${STATE_LABEL[st]}. Buka layar penuh.`,
+    );
+    const busy = tone === 'starting' && st !== 'stalled';
+    this.msg.replaceChildren(
+      busy
+        ? h('div', { class: 'spinner' })
+        : st === 'offline' || st === 'busy' || st === 'error' || st === 'forbidden'
+          ? h(
+              'div',
+              { class: 'tile-off' },
+              icon(st === 'forbidden' ? 'lock' : 'offline', 22),
+              h('span', {}, STATE_LABEL[st]),
+            )
+          : '',
+    );
+    this.wall.renderCounts();
+  }
+
+  /** Plays while on screen and the wall is in front; otherwise closes after a grace period. */
+  update(): void {
+    const wanted = this.intersecting && !this.filteredOut && !this.wall.paused;
+    if (wanted) {
+      clearTimeout(this.#closeTimer);
+      this.#closeTimer = undefined;
+      const st = this.player.state;
+      if (st === 'idle' || st === 'stopped' || (st === 'error' && this.player.probe.error === 'E_AUTH_EXPIRED')) {
+        const client = this.wall.clientFor(this);
+        if (client !== this.player.client) {
+          this.player.dispose();
+          this.player = this.#makePlayer(client);
+        }
+        void this.player.play(this.s.id, this.variant);
+      }
+      return;
+    }
+    const playing = this.player.state !== 'idle' && this.player.state !== 'stopped';
+    if (playing && !this.#closeTimer) {
+      const grace = this.wall.paused && this.intersecting ? FOCUS_GRACE_MS : LEAVE_GRACE_MS;
+      this.#closeTimer = setTimeout(() => {
+        this.#closeTimer = undefined;
+        this.player.stop();
+        this.render();
+      }, grace);
+    }
+  }
+
+  snapshot(): TileSnapshot {
+    return {
+      id: this.s.id,
+      visible: this.intersecting && !this.filteredOut,
+      hidden: this.filteredOut,
+      consuming: !!this.player.watch && this.player.watch.consumers.length > 0,
+      state: this.state,
+      variant: this.player.watch?.variant ?? null,
+      framesDecoded: this.player.probe.framesDecoded,
+    };
+  }
+}
+
+class Wall {
+  /** The first connection lists streams and carries the fullscreen view; clients[1..] only tiles. */
+  readonly client: GatewayClient;
+  readonly clients: GatewayClient[] = [];
+  token: string;
+  readonly tiles = new Map<string, Tile>();
+  paused = false;
+  ready = false;
+  streams: StreamSummary[] = [];
+  readonly #io: IntersectionObserver;
+  readonly #counts = h('div', { class: 'counts', role: 'status', 'aria-live': 'polite' });
+  readonly #board = h('div', { class: 'board', id: 'board' });
+  readonly #chips = h('div', { class: 'chips', role: 'group', 'aria-label': 'Saring menurut kecamatan' });
+  readonly #search = h('input', {
+    type: 'search',
+    id: 'wall-search',
+    placeholder: 'Cari kantor…',
+    autocomplete: 'off',
+    'aria-label': 'Cari kantor',
+  });
+  #district: string | null = null;
+  readonly #empty = h('p', { class: 'empty', hidden: true }, 'Tidak ada kamera yang cocok dengan pencarian.');
+  // fullscreen
+  readonly #focus: HTMLElement;
+  readonly #focusPlayer: LivePlayer;
+  readonly #focusStage: Stage;
+  readonly #under = h('video', {
+    class: 'under',
+    muted: true,
+    autoplay: true,
+    playsinline: true,
+    'aria-hidden': 'true',
+  });
+  readonly #focusTitle = h('h2', { id: 'focus-title' });
+  readonly #focusMeta = h('p', { class: 'meta' });
+  readonly #focusLink = h('a', { class: 'btn ghost' }, icon('phone'), h('span', {}, 'Tampilan tunggal'));
+  #focused: Tile | undefined;
+  #underFramesAtSwap: number | null = null;
+  #swapped = false;
+  #renderQueued = false;
+
+  constructor(
+    token: string,
+    readonly tilesPerConnection = TILES_PER_CONNECTION,
+  ) {
+    this.token = token;
+    this.client = this.#newClient();
+    this.#io = new IntersectionObserver(
+      (entries) => {
+        for (const e of entries) {
+          const t = this.tiles.get((e.target as HTMLElement).dataset['id'] ?? '');
+          if (!t) continue;
+          t.intersecting = e.isIntersecting && e.intersectionRatio >= 0.1;
+          t.update();
+        }
+      },
+      { threshold: [0, 0.1, 0.5, 1] },
+    );
+    const focusVideo = h('video', { class: 'pending', muted: true, autoplay: true, playsinline: true });
+    this.#focusPlayer = new LivePlayer(this.client, focusVideo);
+    this.#focusStage = new Stage(this.#focusPlayer, { tools: true });
+    this.#focusStage.el.prepend(this.#under);
+    this.#focusPlayer.addEventListener('playing', () => this.#swap());
+    this.#focus = h(
+      'div',
+      { class: 'focus', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'focus-title', hidden: true },
+      h(
+        'div',
+        { class: 'focus-bar' },
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'btn icon-only',
+            'aria-label': 'Kamera sebelumnya',
+            onclick: () => this.#stepFocus(-1),
+          },
+          icon('prev', 22),
+        ),
+        h('div', { class: 'focus-text' }, this.#focusTitle, this.#focusMeta),
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'btn icon-only',
+            'aria-label': 'Kamera berikutnya',
+            onclick: () => this.#stepFocus(1),
+          },
+          icon('next', 22),
+        ),
+        h('span', { class: 'spacer' }),
+        this.#focusLink,
+        h(
+          'button',
+          { type: 'button', class: 'btn close', onclick: () => this.closeFocus() },
+          icon('close'),
+          h('span', {}, 'Tutup'),
+          h('kbd', {}, 'Esc'),
+        ),
+      ),
+      h('div', { class: 'focus-stage' }, this.#focusStage.el),
+    );
+    this.#focus.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape') this.closeFocus();
+      if (ev.key === 'ArrowRight') this.#stepFocus(1);
+      if (ev.key === 'ArrowLeft') this.#stepFocus(-1);
+      if (ev.key === 'Tab') this.#trapTab(ev);
+    });
+    document.addEventListener('fullscreenchange', () => {
+      if (!document.fullscreenElement && this.#focused && this.#wentFullscreen) this.closeFocus();
+    });
+  }
+
+  #newClient(): GatewayClient {
+    const c = new GatewayClient(GatewayClient.defaultUrl(), this.token);
+    c.on('state', () => this.renderCounts());
+    this.clients.push(c);
+    return c;
+  }
+
+  /** A connection with room for one more tile (opens another when all are full). */
+  clientFor(tile: Tile): GatewayClient {
+    const load = (c: GatewayClient) =>
+      [...this.tiles.values()].filter((t) => t !== tile && t.player.client === c && t.active).length;
+    return this.clients.find((c) => load(c) < this.tilesPerConnection) ?? this.#newClient();
+  }
+
+  /** A fresh token for every connection; tiles stopped by an expired token play again. */
+  async setToken(token: string): Promise<void> {
+    this.token = token;
+    sessionStorage.setItem('cctv-token', token);
+    await Promise.all(this.clients.map((c) => c.setToken(token)));
+    for (const t of this.tiles.values()) t.update();
+  }
+
+  #wentFullscreen = false;
+
+  mount(): void {
+    const clock = h('time', { class: 'clock' });
+    const tick = () => {
+      const now = new Date();
+      clock.dateTime = now.toISOString();
+      clock.textContent = `${now.toLocaleDateString('id-ID', { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric', timeZone: 'Asia/Jakarta' })} · ${now.toLocaleTimeString('id-ID', { hour: '2-digit', minute: '2-digit', second: '2-digit', timeZone: 'Asia/Jakarta' })} WIB`;
+    };
+    tick();
+    setInterval(tick, 1000);
+    this.#search.addEventListener('input', () => this.applyFilter());
+    document.body.classList.add('wall-page');
+    document.body.replaceChildren(
+      h('a', { class: 'skip', href: '#board' }, 'Lompat ke kamera'),
+      h(
+        'header',
+        { class: 'wall-head' },
+        h(
+          'div',
+          { class: 'brand' },
+          emblem(44),
+          h(
+            'div',
+            { class: 'brand-text' },
+            h('small', {}, `Pemerintah ${CITY}`),
+            h('h1', {}, ORG),
+            h('p', {}, 'CCTV kantor kelurahan & kecamatan — pemantauan langsung'),
+          ),
+        ),
+        h('div', { class: 'head-right' }, this.#counts, clock),
+      ),
+      h(
+        'nav',
+        { class: 'toolbar', 'aria-label': 'Saring kamera' },
+        h('label', { class: 'search' }, icon('search'), this.#search),
+        this.#chips,
+        h(
+          'a',
+          { class: 'btn ghost', href: '/watch.html', title: 'Satu kamera per layar, untuk ponsel' },
+          icon('phone'),
+          h('span', {}, 'Tampilan ponsel'),
+        ),
+      ),
+      h('main', { class: 'wall' }, this.#board, this.#empty),
+      h('footer', { class: 'foot' }, `Dinas Komunikasi dan Informatika ${CITY} · ${ORG}`),
+      this.#focus,
+    );
+    this.renderCounts();
+  }
+
+  async load(): Promise<void> {
+    await this.client.connect();
+    this.streams = await this.client.listStreams();
+    const groups = groupByKecamatan(this.streams);
+    const sections: HTMLElement[] = [];
+    for (const [district, list] of groups) {
+      const hid = `kec-${normalise(district).replace(/[^a-z0-9]+/g, '-')}`;
+      const grid = h('div', { class: 'tiles' });
+      for (const s of list) {
+        const t = new Tile(s, this);
+        this.tiles.set(s.id, t);
+        grid.append(t.el);
+      }
+      sections.push(
+        h(
+          'section',
+          { class: 'district', 'aria-labelledby': hid, 'data-district': district },
+          h(
+            'h2',
+            { id: hid },
+            district === OTHER ? 'Lainnya' : `Kecamatan ${district}`,
+            h('span', { class: 'n' }, `${list.length} kamera`),
+          ),
+          grid,
+        ),
+      );
+    }
+    this.#board.replaceChildren(...sections);
+    this.#chips.replaceChildren(
+      this.#chip(null, `Semua`, this.streams.length),
+      ...[...groups].map(([d, l]) => this.#chip(d, d, l.length)),
+    );
+    for (const t of this.tiles.values()) this.#io.observe(t.el);
+    this.ready = true;
+    this.renderCounts();
+  }
+
+  #chip(district: string | null, label: string, n: number): HTMLButtonElement {
+    const b = h(
+      'button',
+      {
+        type: 'button',
+        class: 'chip',
+        'aria-pressed': String(district === this.#district),
+        onclick: () => {
+          this.#district = district;
+          for (const c of this.#chips.querySelectorAll('button')) c.setAttribute('aria-pressed', String(c === b));
+          this.applyFilter();
+        },
+      },
+      label,
+      h('span', { class: 'n' }, String(n)),
+    );
+    return b;
+  }
+
+  applyFilter(): void {
+    const q = normalise(this.#search.value.trim());
+    let shown = 0;
+    for (const sec of this.#board.querySelectorAll<HTMLElement>('section.district')) {
+      const d = sec.dataset['district'] ?? '';
+      let inSection = 0;
+      for (const el of sec.querySelectorAll<HTMLElement>('.tile')) {
+        const t = this.tiles.get(el.dataset['id'] ?? '') as Tile;
+        const match =
+          (this.#district === null || this.#district === d) &&
+          (!q || normalise(`${t.s.name} ${t.s.kecamatan ?? ''} ${t.s.id}`).includes(q));
+        t.filteredOut = !match;
+        el.hidden = !match;
+        if (match) inSection++;
+        t.update();
+      }
+      sec.hidden = inSection === 0;
+      shown += inSection;
+    }
+    this.#empty.hidden = shown > 0;
+  }
+
+  renderCounts(): void {
+    if (this.#renderQueued) return;
+    this.#renderQueued = true;
+    queueMicrotask(() => {
+      this.#renderQueued = false;
+      const all = [...this.tiles.values()];
+      const live = all.filter((t) => t.state === 'live').length;
+      const off = all.filter((t) => t.state === 'offline' || t.state === 'error').length;
+      const conn = this.clients.some((c) => c.state === 'reconnecting') ? 'reconnecting' : this.client.state;
+      this.#counts.replaceChildren(
+        h('span', { class: 'pill live' }, h('i', { class: 'dot' }), h('b', {}, String(live)), ' langsung'),
+        h('span', { class: 'pill off' }, h('i', { class: 'dot' }), h('b', {}, String(off)), ' offline'),
+        h('span', { class: 'pill' }, h('b', {}, String(all.length)), ' kamera'),
+        conn === 'reconnecting' || conn === 'connecting'
+          ? h('span', { class: 'pill warn' }, h('i', { class: 'dot' }), 'Menyambung ulang…')
+          : '',
+      );
+    });
+  }
+
+  // ---- fullscreen (focus) view ----
+
+  openFocus(t: Tile): void {
+    const opening = !this.#focused;
+    this.#focused = t;
+    this.#swapped = false;
+    this.#underFramesAtSwap = null;
+    this.#focusTitle.textContent = t.s.name;
+    this.#focusMeta.textContent = [t.s.kecamatan ? `Kecamatan ${t.s.kecamatan}` : null, 'Kualitas penuh (main)']
+      .filter(Boolean)
+      .join(' · ');
+    this.#focusLink.setAttribute('href', `/watch.html?stream=${encodeURIComponent(t.s.id)}`);
+    this.#focusStage.setTitle(t.s.name);
+    // The tile's sub picture underneath until main's first frame.
+    const low = t.player.media;
+    this.#under.srcObject = low;
+    this.#under.hidden = !low;
+    if (low) this.#under.play().catch(() => {});
+    this.#focusPlayer.video.classList.add('pending');
+    this.#focusStage.el.classList.toggle('has-under', !!low && t.player.state === 'live');
+    this.#focus.hidden = false;
+    document.body.classList.add('focus-open');
+    this.paused = true;
+    for (const x of this.tiles.values()) x.update();
+    void this.#focusPlayer.play(t.s.id, 'main');
+    if (opening) {
+      (this.#focus.querySelector('.close') as HTMLButtonElement).focus();
+      const el = this.#focus as HTMLElement;
+      if (document.fullscreenEnabled && !document.fullscreenElement && el.requestFullscreen) {
+        el.requestFullscreen()
+          .then(() => {
+            this.#wentFullscreen = true;
+          })
+          .catch(() => {});
+      }
+    }
+  }
+
+  #swap(): void {
+    if (this.#swapped || !this.#focused) return;
+    this.#swapped = true;
+    this.#underFramesAtSwap = this.#focused.player.probe.framesDecoded;
+    this.#focusPlayer.video.classList.remove('pending');
+    this.#focusStage.el.classList.remove('has-under');
+    // Let main fade in over the sub picture, then drop the sub picture.
+    setTimeout(() => {
+      if (this.#swapped) this.#under.srcObject = null;
+    }, 400);
+  }
+
+  #stepFocus(d: number): void {
+    if (!this.#focused) return;
+    const visible = [...this.tiles.values()].filter((t) => !t.filteredOut);
+    const i = visible.indexOf(this.#focused);
+    const next = visible[(i + d + visible.length) % visible.length];
+    if (next) this.openFocus(next);
+  }
+
+  #trapTab(ev: KeyboardEvent): void {
+    const items = [...this.#focus.querySelectorAll<HTMLElement>('button:not([hidden]),a[href]')];
+    const first = items[0];
+    const last = items[items.length - 1];
+    if (ev.shiftKey && document.activeElement === first) {
+      ev.preventDefault();
+      last?.focus();
+    } else if (!ev.shiftKey && document.activeElement === last) {
+      ev.preventDefault();
+      first?.focus();
+    }
+  }
+
+  closeFocus(): void {
+    const t = this.#focused;
+    if (!t) return;
+    this.#focused = undefined;
+    this.#focusPlayer.stop();
+    this.#under.srcObject = null;
+    this.#focus.hidden = true;
+    document.body.classList.remove('focus-open');
+    if (document.fullscreenElement) void document.exitFullscreen().catch(() => {});
+    this.#wentFullscreen = false;
+    this.paused = false;
+    for (const x of this.tiles.values()) x.update();
+    t.hit.focus();
+  }
+
+  snapshot(): WallSnapshot {
+    const f = this.#focused;
+    return {
+      ready: this.ready,
+      connection: this.client.state,
+      connections: this.clients.length,
+      tiles: [...this.tiles.values()].map((t) => t.snapshot()),
+      focus: f
+        ? {
+            stream: f.s.id,
+            variant: this.#focusPlayer.watch?.variant ?? null,
+            state: this.#focusPlayer.state,
+            framesDecoded: this.#focusPlayer.probe.framesDecoded,
+            underFramesAtSwap: this.#underFramesAtSwap,
+            swapped: this.#swapped,
+          }
+        : null,
+    };
+  }
+}
+
+export function startWall(): void {
+  // ?perConnection=N: tiles per signaling connection (default 30), e.g. to try a big wall's sharding.
+  const per = Number(new URLSearchParams(location.search).get('perConnection')) || TILES_PER_CONNECTION;
+  const token = takeToken([]);
+  document.head.append(h('style', {}, STAGE_CSS));
+  const wall = new Wall(token, Math.max(1, Math.min(TILES_PER_CONNECTION, per)));
+  const w = window as unknown as { cctvWall: () => WallSnapshot; cctvSetToken: (t: string) => Promise<void> };
+  w.cctvWall = () => wall.snapshot();
+  w.cctvSetToken = (t) => wall.setToken(t);
+  wall.mount();
+  if (!token) {
+    showWallError('E_UNAUTHENTICATED', 'Tidak ada token akses: buka tautan yang diberikan gateway (…/?token=…).');
+    return;
+  }
+  wall.load().catch((err: GatewayError) => showWallError(err.code ?? 'E_INTERNAL', err.message));
+}
+
+function showWallError(code: string, message?: string): void {
+  const board = document.getElementById('board');
+  board?.replaceChildren(
+    h(
+      'div',
+      { class: 'wall-error', role: 'alert' },
+      icon('alert', 28),
+      h('strong', {}, code === 'E_FORBIDDEN_STREAM' ? 'Akses ditolak' : 'Dinding kamera tidak dapat dimuat'),
+      h('p', {}, errorText(code, message)),
+      h('code', {}, `Kode: ${code}`),
+    ),
+  );
+}

@@ -71,6 +71,8 @@ describe('metrics and capacity', () => {
     expect(sample(m, 'cctv_stream_ingest_bitrate_bps', { stream: 'cam-m' })).toBeGreaterThan(20_000);
     expect(sum(m, 'cctv_worker_consumers')).toBe(1);
     expect(sample(m, 'cctv_stream_state', { stream: 'cam-m', state: 'live' })).toBe(1);
+    // The page reported its time to first frame; the histogram counted it.
+    expect(sample(m, 'cctv_time_to_first_frame_seconds_count', { stream: 'cam-m' })).toBe(1);
     await page.close();
     const after = await waitFor('viewer gone', async () => {
       const t = await scrape(stack);

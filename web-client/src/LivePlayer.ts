@@ -50,6 +50,7 @@ type VideoWithRvfc = HTMLVideoElement & {
 const STOPPING = new Set([...FATAL_CODES, 'E_FORBIDDEN_STREAM', 'E_NOT_FOUND', 'E_UNSUPPORTED', 'E_BAD_REQUEST']);
 
 export class LivePlayer extends EventTarget {
+  readonly #reported = new Set<string>();
   readonly probe: PlayerProbe = {
     stream: null,
     variant: null,
@@ -235,6 +236,13 @@ export class LivePlayer extends EventTarget {
     this.lastFrameAt = performance.now();
     if (this.probe.firstFrameAt === null) this.probe.firstFrameAt = this.lastFrameAt;
     if (this.probe.state !== 'live') {
+      // Tell the gateway how long this join took (its time-to-first-frame histogram).
+      const video = w.consumers.find((c) => c.kind === 'video');
+      if (video && w.requestedAt && !this.#reported.has(video.id)) {
+        this.#reported.add(video.id);
+        const ms = Math.max(0, Math.round(this.lastFrameAt - w.requestedAt));
+        this.client.request('reportFirstFrame', { consumerId: video.id, ms }).catch(() => {});
+      }
       this.probe.error = null;
       this.errorMessage = null;
       this.#setState('live');

@@ -110,10 +110,24 @@ describe('metrics and capacity', () => {
     expect((await get(stack.token())).status).toBe(403);
     const res = await get(stack.token(['*'], 60, 'operator', 'ops'));
     expect(res.status).toBe(200);
-    const ops = (await res.json()) as { history: { workers: unknown[]; streams: Record<string, unknown> }[]; workers: unknown[] };
+    const ops = (await res.json()) as {
+      history: { workers: unknown[]; streams: Record<string, unknown> }[];
+      workers: unknown[];
+    };
     expect(ops.workers).toHaveLength(2);
     expect(ops.history.length).toBeGreaterThan(0);
     expect(Object.keys(ops.history.at(-1)?.streams ?? {})).toContain('cam-cap/main');
+  });
+
+  it('draws the ops page for an operator', async () => {
+    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    await page.goto(`${stack.base}/ops.html?token=${stack.token(['*'], 600, 'operator', 'ops')}`);
+    await waitFor('table rows', async () => (await page.locator('#t-streams tr').count()) >= 3, 15_000);
+    expect(await page.locator('#c-workers polyline').count()).toBe(2);
+    expect(await page.locator('#k-live').textContent()).toMatch(/\d+\/3/);
+    fs.mkdirSync('test-results/screenshots', { recursive: true });
+    await page.screenshot({ path: 'test-results/screenshots/ops.png' });
+    await page.close();
   });
 
   it('never puts a token, a user id or a password into a label', async () => {

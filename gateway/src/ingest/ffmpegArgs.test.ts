@@ -22,6 +22,8 @@ describe('ffmpegArgs', () => {
     const a = ffmpegArgs(plan);
     const s = a.join(' ');
     expect(s).toContain('-rtsp_transport tcp -timeout 5000000');
+    expect(s).toContain('-analyzeduration 1000000');
+    expect(ffmpegArgs({ ...plan, analyzeUs: 200_000 }).join(' ')).toContain('-analyzeduration 200000');
     expect(s).toContain('-c:v copy -bsf:v dump_extra -f rtp -ssrc 1234 -payload_type 102');
     expect(a.at(-1)).toBe('rtp://127.0.0.1:42000?rtcpport=42001&localrtpport=43000&localrtcpport=43001&pkt_size=1200');
     expect(a.indexOf('-i')).toBeLessThan(a.indexOf('-map'));

@@ -14,6 +14,8 @@ export interface IngestPlan {
   url: string;
   rtspTransport: 'tcp' | 'udp';
   timeoutSec: number;
+  /** How long FFmpeg may analyse the input before sending (µs); every 100 ms here delays each start. */
+  analyzeUs?: number;
   video: RtpTarget & { mode: 'copy' | 'transcode'; fps?: number; bitrateKbps?: number };
   audio?: RtpTarget & { mode: 'copy' | 'opus' };
 }
@@ -38,9 +40,9 @@ export function ffmpegArgs(plan: IngestPlan): string[] {
     'nobuffer',
     '-flags',
     'low_delay',
-    // FFmpeg ends analysis as soon as every stream has parameters; this is only the ceiling.
+    // FFmpeg analyses up to this long before it sends anything: it delays every (re)start.
     '-analyzeduration',
-    '1000000',
+    String(plan.analyzeUs ?? 1_000_000),
     '-probesize',
     '1000000',
     ...(plan.rtspTransport === 'udp' ? ['-max_delay', '200000'] : []),

@@ -1,7 +1,7 @@
 // Local UDP ports FFmpeg sends from. They stay fixed for a stream's life: a comedia PlainTransport
 // accepts only the source address it learned from the first packet, so a restarted FFmpeg must
-// reuse them. Ephemeral ports picked by the kernel (bound, then released) keep parallel gateways
-// from colliding; the pair is held for the stream's lifetime.
+// reuse them. The kernel picks free ports (bound, then released, since FFmpeg binds them itself);
+// the pool remembers what it handed out so two streams never get the same port.
 import dgram from 'node:dgram';
 
 function freeUdpPort(ip: string): Promise<number> {
@@ -15,6 +15,24 @@ function freeUdpPort(ip: string): Promise<number> {
   });
 }
 
-export async function allocatePortPair(ip = '127.0.0.1'): Promise<[number, number]> {
-  return [await freeUdpPort(ip), await freeUdpPort(ip)];
+export class SourcePorts {
+  readonly #held = new Set<number>();
+
+  async pair(ip = '127.0.0.1'): Promise<[number, number]> {
+    const take = async (): Promise<number> => {
+      for (let i = 0; i < 50; i++) {
+        const port = await freeUdpPort(ip);
+        if (!this.#held.has(port)) {
+          this.#held.add(port);
+          return port;
+        }
+      }
+      throw new Error('no free local UDP port for ingest');
+    };
+    return [await take(), await take()];
+  }
+
+  release(ports: readonly number[]): void {
+    for (const p of ports) this.#held.delete(p);
+  }
 }

@@ -45,7 +45,14 @@ export function probe(
         reject(new Error(`ffprobe: ${why}`));
         return;
       }
-      const streams = ((JSON.parse(stdout) as { streams?: FfprobeStream[] }).streams ?? []) as FfprobeStream[];
+      let streams: FfprobeStream[];
+      try {
+        streams = (JSON.parse(stdout) as { streams?: FfprobeStream[] }).streams ?? [];
+      } catch {
+        // ffprobe killed by its timeout exits 0 with nothing on stdout: say so, never throw here.
+        reject(new Error(`ffprobe: no answer within ${timeoutSec + 5} s`));
+        return;
+      }
       const v = streams.find((s) => s.codec_type === 'video');
       const a = streams.find((s) => s.codec_type === 'audio');
       resolve({

@@ -27,6 +27,13 @@ export const CameraSchema = T.Object(
     alwaysOn: T.Boolean({ default: false }),
     rtspTransport: T.Union([T.Literal('tcp'), T.Literal('udp')], { default: 'tcp' }),
     audio: T.Boolean({ default: false, description: 'relay the camera audio (G.711 passed through, AAC to Opus)' }),
+    ingest: T.Optional(
+      T.Union([T.Literal('auto'), T.Literal('packet'), T.Literal('ffmpeg')], {
+        default: 'auto',
+        description:
+          'auto: relay RTP packets as they arrive for H.264 (with G.711/Opus audio), FFmpeg when transcoding is needed; packet: always the packet relay; ffmpeg: always FFmpeg',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -33,12 +33,18 @@ type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]>
 export const TEST_SECRET = 'test-secret-for-the-test-suite-only';
 
 export async function startStack(opts: {
-  cameras: (SimCameraSpec & Partial<Pick<CameraConfig, 'alwaysOn' | 'rtspTransport'>>)[];
+  /**
+   * `ingest` picks the camera's ingest path. Unlike the product's default (`auto`, the packet relay
+   * for H.264), cameras here default to `ffmpeg`, which the older tests and benchmarks measure.
+   */
+  cameras: (SimCameraSpec & Partial<Pick<CameraConfig, 'alwaysOn' | 'rtspTransport' | 'ingest'>>)[];
   /** Extra gateway camera entries (e.g. one nothing serves). */
   extraCameras?: Record<string, unknown>[];
   config?: DeepPartial<Config>;
 }): Promise<Stack> {
-  const sim = await CameraSimulator.start({ cameras: opts.cameras.map(({ alwaysOn, rtspTransport, ...s }) => s) });
+  const sim = await CameraSimulator.start({
+    cameras: opts.cameras.map(({ alwaysOn, rtspTransport, ingest, ...s }) => s),
+  });
   const audio = (c: SimCameraSpec) => (c.audio ? { audio: true } : {});
   const cameras = opts.cameras.map((c) => ({
     id: c.id,
@@ -46,6 +52,7 @@ export async function startStack(opts: {
     main: { url: c.auth ? sim.urlWithCredentials(c.id) : sim.url(c.id) },
     ...(c.alwaysOn ? { alwaysOn: true } : {}),
     ...(c.rtspTransport ? { rtspTransport: c.rtspTransport } : {}),
+    ingest: c.ingest ?? 'ffmpeg',
     ...audio(c),
   }));
   const base = {

@@ -52,6 +52,26 @@ export interface SimCameraSpec {
    * label to encode once, e.g. for load tests).
    */
   label?: string;
+  /**
+   * A live clock camera instead of a clip: every frame shows the wall-clock time it was drawn at
+   * (see camsim.py's ClockFeeder for the layout), encoded live by x264 (zerolatency, ultrafast,
+   * no B-frames, one IDR per `gop`). H.264 only, no audio; profile defaults to 'baseline'.
+   * Cameras with the same size, fps, gop, bitrate and profile share one encoder.
+   */
+  clock?: boolean;
+  /**
+   * false: SPS/PPS only in the SDP (sprop-parameter-sets), never in the RTP stream, as some cameras
+   * do. H.264 clip cameras only; default true (SPS/PPS before every IDR).
+   */
+  inbandParameterSets?: boolean;
+}
+
+/** Where a clock camera's frames go as plain RTP (see CameraSimulator.startRtpPush). */
+export interface SimRtpTarget {
+  host: string;
+  port: number;
+  ssrc: number;
+  payloadType: number;
 }
 
 /** A camera with every default applied, as written to the spec file. */
@@ -68,6 +88,10 @@ export interface ResolvedSimCamera {
   auth: SimCameraAuth | null;
   clip: string;
   label: string;
+  /** A live clock camera (no clip); absent or false for clip cameras. */
+  clock?: boolean;
+  /** false: SPS/PPS only in the SDP; absent means in-band before every IDR. */
+  inbandParameterSets?: boolean;
 }
 
 /** The JSON document camsim.py reads (`--spec FILE`). */
@@ -241,6 +265,22 @@ export class CameraSimulator {
   }
 
   /**
+   * Also sends a clock camera's encoded frames as RTP (H.264, SPS/PPS before every IDR, packets of
+   * at most 1200 bytes) to `target`, with no RTSP in between: the reference path of the delay
+   * benchmark. Replaces an earlier push of the same camera.
+   */
+  async startRtpPush(id: string, target: SimRtpTarget): Promise<void> {
+    if (!this.#camera(id).clock) throw new Error(`camsim: ${id} is not a clock camera`);
+    const { host, port, ssrc, payloadType } = target;
+    await this.#command('rtp-push', id, 'rtp-push-started', { host, port, ssrc, pt: payloadType });
+  }
+
+  /** Ends a push started by startRtpPush(). */
+  async stopRtpPush(id: string): Promise<void> {
+    await this.#command('rtp-stop', id, 'rtp-push-stopped');
+  }
+
+  /**
    * Stops the server (all clients see the connection drop, new connects are
    * refused) and starts it again on the same port; also restarts a stopped one.
    */
@@ -274,12 +314,12 @@ export class CameraSimulator {
     for (const listener of [...this.#listeners]) listener(event);
   }
 
-  async #command(cmd: string, id: string, ack: string): Promise<void> {
+  async #command(cmd: string, id: string, ack: string, extra: Record<string, unknown> = {}): Promise<void> {
     this.#camera(id);
     const child = this.#child;
     if (!this.running || !child?.stdin) throw new Error('camsim is not running');
     const done = this.waitForEvent((e) => (e.event === ack && e.id === id) || e.event === 'command-error', 5000);
-    child.stdin.write(`${JSON.stringify({ cmd, id })}\n`);
+    child.stdin.write(`${JSON.stringify({ ...extra, cmd, id })}\n`);
     const event = await done;
     if (event.event === 'command-error') throw new Error(`camsim: ${String(event.error)}`);
   }
@@ -384,7 +424,7 @@ async function resolveCameras(options: CameraSimulatorOptions): Promise<Resolved
     const fps = spec.fps ?? 25;
     const params: SimClipParams = {
       codec: spec.codec ?? 'h264',
-      profile: spec.profile ?? 'main',
+      profile: spec.profile ?? (spec.clock ? 'baseline' : 'main'),
       width: spec.width ?? 640,
       height: spec.height ?? 360,
       fps,
@@ -410,6 +450,17 @@ async function resolveCameras(options: CameraSimulatorOptions): Promise<Resolved
     if (audio !== false && audio !== 'pcmu' && audio !== 'pcma') {
       throw new Error(`camsim: ${id}: audio must be false, 'pcmu' or 'pcma'`);
     }
+    if (spec.clock && (params.codec !== 'h264' || audio !== false || spec.clip)) {
+      throw new Error(`camsim: ${id}: a clock camera is H.264 without audio or clip`);
+    }
+    // Three rows of width/16 blocks, then a moving bar and noise below them (see camsim.py).
+    const block = Math.floor(params.width / 16);
+    if (spec.clock && (params.width < 128 || params.height < Math.floor(block / 2) + 4 * block + 8)) {
+      throw new Error(`camsim: ${id}: a clock camera needs width ≥ 128 and height ≥ 4.5 × width / 16 + 8`);
+    }
+    if (spec.inbandParameterSets === false && (params.codec !== 'h264' || spec.clock)) {
+      throw new Error(`camsim: ${id}: inbandParameterSets: false is for H.264 clip cameras`);
+    }
     cameras.push({
       id,
       codec: params.codec,
@@ -423,11 +474,14 @@ async function resolveCameras(options: CameraSimulatorOptions): Promise<Resolved
       auth,
       clip: spec.clip ?? '',
       label: params.label,
+      ...(spec.clock ? { clock: true } : {}),
+      ...(spec.inbandParameterSets === false ? { inbandParameterSets: false } : {}),
     });
   }
 
   // Sequential on purpose: encodes are CPU-heavy and the cache dedupes repeats.
   for (const camera of cameras) {
+    if (camera.clock) continue; // encoded live by camsim.py
     if (camera.clip) {
       await access(camera.clip).catch(() => {
         throw new Error(`camsim: ${camera.id}: clip ${camera.clip} not readable`);

@@ -21,6 +21,12 @@ any free port. stdout carries one JSON object per line: {"event": "ready",
 With --control-stdin, JSON commands are read from stdin ({"cmd": "stop-camera",
 "id": "cam1"} or "start-camera") and the process exits when stdin closes, so it
 never outlives its parent. SIGTERM/SIGINT exit cleanly with status 0.
+
+A camera with "clock": true has no clip: it draws the wall-clock time into
+each frame and encodes it live (x264 zerolatency; see ClockFeeder), for
+glass-to-glass delay benchmarks. Its encoded frames can also be sent as plain
+RTP to a host:port ({"cmd": "rtp-push", "id", "host", "port", "ssrc", "pt"};
+"rtp-stop" ends it), the no-RTSP reference path of those benchmarks.
 """
 import argparse
 import json
@@ -29,6 +35,7 @@ import re
 import signal
 import sys
 import threading
+import time
 
 import gi
 
@@ -64,9 +71,13 @@ def emit(event, **fields):
 
 
 class Clip:
-    """An Annex-B clip parsed once into length-prefixed GstBuffers, one per access unit."""
+    """An Annex-B clip parsed once into length-prefixed GstBuffers, one per access unit.
 
-    def __init__(self, path, codec):
+    strip_parameter_sets drops the in-band SPS/PPS (H.264 NAL types 7, 8): the camera then sends
+    them only in its SDP (sprop-parameter-sets, from the caps' codec_data), as some cameras do.
+    """
+
+    def __init__(self, path, codec, strip_parameter_sets=False):
         pipeline = Gst.parse_launch(
             f"filesrc location=\"{path}\" ! {codec}parse ! "
             f"video/x-{codec},stream-format={PACKETIZED[codec]},alignment=au ! "
@@ -87,7 +98,10 @@ class Clip:
                 raise RuntimeError(f"cannot map a buffer of {path}")
             key = not src.has_flags(Gst.BufferFlags.DELTA_UNIT)
             # Own the bytes: the parser's buffers die with its pipeline.
-            buf = Gst.Buffer.new_wrapped(bytes(info.data))
+            data = bytes(info.data)
+            if strip_parameter_sets:
+                data = strip_h264_parameter_sets(data)
+            buf = Gst.Buffer.new_wrapped(data)
             src.unmap(info)
             if not key:
                 buf.set_flags(Gst.BufferFlags.DELTA_UNIT)
@@ -96,6 +110,20 @@ class Clip:
         if not self.buffers or not self.buffers[0][1]:
             raise RuntimeError(f"{path}: empty or does not start with a keyframe")
         self.bytes = sum(b.get_size() for b, _ in self.buffers)
+
+
+def strip_h264_parameter_sets(data):
+    """An avc access unit (4-byte NAL lengths, as h264parse writes) without its SPS and PPS."""
+    out, pos = bytearray(), 0
+    while pos + 4 <= len(data):
+        size = int.from_bytes(data[pos:pos + 4], "big")
+        nal = data[pos:pos + 4 + size]
+        if len(nal) != 4 + size or size == 0:
+            raise RuntimeError("strip_h264_parameter_sets: not 4-byte length-prefixed")
+        if nal[4] & 0x1F not in (7, 8):
+            out += nal
+        pos += 4 + size
+    return bytes(out)
 
 
 class Tone:
@@ -131,6 +159,7 @@ class Feeder:
 
     def __init__(self, clip, fps):
         self.clip = clip
+        self.caps = clip.caps if clip is not None else None
         self.fps = fps
         self._lock = threading.Lock()
         self._viewers = {}  # video appsrc -> bool: has received its first keyframe
@@ -180,6 +209,9 @@ class Feeder:
         buf = buf.copy()  # shallow: new metadata, same memory
         buf.pts, buf.duration = pts, Gst.SECOND // self.fps
         self._index = (self._index + 1) % len(self.clip.buffers)
+        self._deliver(buf, key)
+
+    def _deliver(self, buf, key):
         with self._lock:
             viewers = list(self._viewers.items())
         for appsrc, started in viewers:
@@ -214,6 +246,121 @@ class Feeder:
             appsrc.push_buffer(chunks[tone])
 
 
+class ClockFeeder(Feeder):
+    """A live camera whose every frame shows the wall-clock time it was drawn at.
+
+    Frames are I420; three rows of 16 square blocks (side = width // 16, the
+    first row's top at side // 2) carry bits, MSB first, white = 1: row 0 the
+    high and row 1 the low 16 bits of (Unix time in ms) mod 2**32, row 2 their
+    XOR with 0xA5A5 as a check. Below them a bar moves and a band of noise
+    changes every frame, so the encoder spends its bitrate like a busy scene.
+    Drawn on a drift-free timer, encoded at once by x264 (zerolatency,
+    ultrafast, no B-frames, IDR every `gop` frames) and handed, one access unit
+    per frame, to every appsrc attached (RTSP media and RTP pushes).
+    """
+
+    PROFILES = {"baseline": "constrained-baseline", "main": "main", "high": "high"}
+
+    def __init__(self, width, height, fps, gop, bitrate_kbps, profile):
+        super().__init__(None, fps)
+        if width < 128 or height < 96 or width % 2 or height % 2:
+            raise ValueError(f"clock camera needs an even size of at least 128x96, got {width}x{height}")
+        self.width, self.height = width, height
+        self.block = width // 16
+        if self.block // 2 + 4 * self.block + 8 > height:
+            raise ValueError(f"clock camera: {width}x{height} is too flat (height < 4.5 x width / 16 + 8)")
+        self._pushes = {}  # key -> (pipeline, appsrc)
+        y_size = width * height
+        self._base = bytes([90]) * y_size + bytes([128]) * (y_size // 2)
+        self._frame_no = 0
+        self._encoder = Gst.parse_launch(
+            f"appsrc name=raw is-live=true format=time do-timestamp=false "
+            f"caps=video/x-raw,format=I420,width={width},height={height},framerate={fps}/1 "
+            f"! x264enc tune=zerolatency speed-preset=ultrafast threads=1 aud=false bitrate={bitrate_kbps} "
+            f"key-int-max={gop} bframes=0 option-string=scenecut=0:min-keyint={gop} "
+            f"! video/x-h264,profile={self.PROFILES[profile]},stream-format=avc,alignment=au "
+            f"! appsink name=sink sync=false")
+        self._raw = self._encoder.get_by_name("raw")
+        sink = self._encoder.get_by_name("sink")
+        self._encoder.set_state(Gst.State.PLAYING)
+        # The RTSP mounts' caps carry codec_data (SPS/PPS): encode one frame now to learn them.
+        self._raw.push_buffer(self._draw(GLib.get_monotonic_time() * 1000))
+        sample = sink.emit("try-pull-sample", 10 * Gst.SECOND)
+        if sample is None:
+            raise RuntimeError("clock camera: x264enc produced no frame")
+        self.caps = sample.get_caps().to_string()
+        sink.set_property("emit-signals", True)
+        sink.connect("new-sample", self._on_sample)
+
+    def _draw(self, pts):
+        """One raw frame stamped with the current wall-clock time; `pts` is its monotonic capture time."""
+        w, bs = self.width, self.block
+        frame = bytearray(self._base)
+        ms = time.time_ns() // 1_000_000 % (1 << 32)
+        hi, lo = ms >> 16, ms & 0xFFFF
+        rest = bytes([90]) * (w - 16 * bs)
+        for row, value in enumerate((hi, lo, hi ^ lo ^ 0xA5A5)):
+            line = b"".join(bytes([235 if value >> (15 - b) & 1 else 16]) * bs for b in range(16)) + rest
+            top = bs // 2 + row * bs
+            for y in range(top, top + bs):
+                frame[y * w:(y + 1) * w] = line
+        bar_w = max(8, w // 16)
+        x = self._frame_no * 8 % (w - bar_w)
+        bar_top = bs // 2 + 4 * bs
+        noise_top = bar_top + (self.height - bar_top) // 2
+        for y in range(bar_top, noise_top):
+            frame[y * w + x:y * w + x + bar_w] = bytes([200]) * bar_w
+        # Fresh noise every frame, so the encoder spends its bitrate as a busy real scene would.
+        frame[noise_top * w:(self.height - 2) * w] = os.urandom((self.height - 2 - noise_top) * w)
+        self._frame_no += 1
+        buf = Gst.Buffer.new_allocate(None, len(frame), None)
+        buf.fill(0, bytes(frame))
+        buf.pts, buf.duration = pts, Gst.SECOND // self.fps
+        return buf
+
+    def _tick(self):
+        now = GLib.get_monotonic_time()
+        due = (now - self._t0) * self.fps // 1_000_000 + 1
+        if due - self._sent > self.fps:
+            self._t0, self._sent, due = now, 0, 1
+        if self._sent < due:
+            # A live camera drops what it missed: draw one frame, now, with today's time.
+            self._raw.push_buffer(self._draw(now * 1000))
+            self._sent = due
+        self._schedule()
+        return False
+
+    def _on_sample(self, sink):
+        sample = sink.emit("pull-sample")
+        if sample is None:
+            return Gst.FlowReturn.EOS
+        src = sample.get_buffer()
+        # x264enc shifts its output segment (1000 h, for DTS below PTS): map back to the capture time.
+        buf = src.copy()  # shallow: new metadata, same memory
+        buf.pts = sample.get_segment().to_running_time(Gst.Format.TIME, src.pts)
+        buf.dts = Gst.CLOCK_TIME_NONE
+        self._deliver(buf, not src.has_flags(Gst.BufferFlags.DELTA_UNIT))
+        return Gst.FlowReturn.OK
+
+    def push_rtp(self, key, host, port, ssrc, pt):
+        """Also send the encoded frames as RTP (H.264, SPS/PPS before each IDR, 1200-byte packets)."""
+        self.stop_rtp(key)
+        pipeline = Gst.parse_launch(
+            f"appsrc name=src is-live=true format=time caps=\"{self.caps}\" "
+            f"! rtph264pay pt={int(pt)} ssrc={int(ssrc)} config-interval=-1 mtu=1200 "
+            f"! udpsink host={host} port={int(port)} sync=false async=false")
+        appsrc = pipeline.get_by_name("src")
+        pipeline.set_state(Gst.State.PLAYING)
+        self._pushes[key] = (pipeline, appsrc)
+        self.attach(appsrc)
+
+    def stop_rtp(self, key):
+        pipeline, appsrc = self._pushes.pop(key, (None, None))
+        if pipeline is not None:
+            self.detach(appsrc)
+            pipeline.set_state(Gst.State.NULL)
+
+
 class CameraFactory(GstRtspServer.RTSPMediaFactory):
     """Media factory of one mount; all its viewers share one media."""
 
@@ -224,10 +371,12 @@ class CameraFactory(GstRtspServer.RTSPMediaFactory):
         self._tone = tone
         self._registry = registry
         codec = cam["codec"]
+        # config-interval=0: parameter sets only in the SDP (see Clip's strip_parameter_sets).
+        interval = 0 if cam.get("inbandParameterSets") is False else -1
         launch = (
             f"( appsrc name=src is-live=true format=time "
-            f"caps=\"{feeder.clip.caps}\" "
-            f"! rtp{codec}pay name=pay0 pt=96 config-interval=-1 ")
+            f"caps=\"{feeder.caps}\" "
+            f"! rtp{codec}pay name=pay0 pt=96 config-interval={interval} ")
         if tone is not None:
             _, payloader, pt = AUDIO_CODECS[cam["audio"]]
             # 20 ms packets, as G.711 cameras send.
@@ -292,6 +441,8 @@ class Simulator:
                 raise ValueError(f"{cam['id']}: codec must be h264 or h265")
             if cam.get("audio") and cam["audio"] not in AUDIO_CODECS:
                 raise ValueError(f"{cam['id']}: audio must be false, pcmu or pcma")
+            if cam.get("clock") and (cam["codec"] != "h264" or cam.get("audio")):
+                raise ValueError(f"{cam['id']}: a clock camera is H.264 without audio")
             self.cameras[cam["id"]] = cam
         self._lock = threading.Lock()
         self._media = {}  # GstRTSPMedia -> camera id, for stop-camera
@@ -314,9 +465,18 @@ class Simulator:
     def _make_feeders(self):
         clips, feeders = {}, {}
         for cam in self.cameras.values():
-            clip_key = (cam["clip"], cam["codec"])
+            if cam.get("clock"):
+                clock_key = ("clock", int(cam["width"]), int(cam["height"]), int(cam["fps"]),
+                             int(cam["gop"]), int(cam["bitrateKbps"]), cam.get("profile", "baseline"))
+                if clock_key not in feeders:
+                    feeders[clock_key] = ClockFeeder(*clock_key[1:])
+                    emit("clock-started", id=cam["id"], caps=feeders[clock_key].caps)
+                cam["_feeder"] = feeders[clock_key]
+                continue
+            strip = cam.get("inbandParameterSets") is False
+            clip_key = (cam["clip"], cam["codec"]) + (("no-inband-sps",) if strip else ())
             if clip_key not in clips:
-                clips[clip_key] = Clip(cam["clip"], cam["codec"])
+                clips[clip_key] = Clip(cam["clip"], cam["codec"], strip)
                 emit("clip-loaded", clip=cam["clip"], accessUnits=len(clips[clip_key].buffers),
                      bytes=clips[clip_key].bytes, caps=clips[clip_key].caps)
             feeder_key = clip_key + (int(cam["fps"]),)
@@ -429,6 +589,16 @@ class Simulator:
                 self.stop_camera(cam_id)
             elif name == "start-camera":
                 self.start_camera(cam_id)
+            elif name in ("rtp-push", "rtp-stop"):
+                feeder = self.cameras[cam_id]["_feeder"]
+                if not isinstance(feeder, ClockFeeder):
+                    raise ValueError(f"{cam_id} is not a clock camera")
+                if name == "rtp-push":
+                    feeder.push_rtp(cam_id, cmd["host"], cmd["port"], cmd["ssrc"], cmd["pt"])
+                    emit("rtp-push-started", id=cam_id)
+                else:
+                    feeder.stop_rtp(cam_id)
+                    emit("rtp-push-stopped", id=cam_id)
             else:
                 raise ValueError(f"unknown command {name!r}")
         except Exception as exc:  # a bad command must not kill the server
@@ -486,7 +656,7 @@ def main():
     if args.control_stdin:
         watch_stdin(sim, loop)
     emit("ready", port=sim.server.get_bound_port(), cameras=len(sim.cameras),
-         clips=len({id(f.clip) for f in sim.feeders}), pid=os.getpid())
+         clips=len({id(f.clip) for f in sim.feeders if f.clip is not None}), pid=os.getpid())
     loop.run()
     emit("stopped")
     return 0

@@ -1,8 +1,10 @@
-// One camera stream variant (`main` or `sub`): its mediasoup Producer(s), the FFmpeg that feeds them,
+// One camera stream variant (`main` or `sub`): its mediasoup Producer(s), the ingest that feeds them
+// (the packet-level RTSP relay, or FFmpeg when the camera needs transcoding or `ingest: ffmpeg`),
 // on-demand start/stop by viewer count, and stall detection from the producer's byte counters.
 //
 // The PlainTransports and Producers are made once (after the first successful probe) and outlive
 // FFmpeg restarts and idle stops, so viewers keep their consumers and the video resumes by itself.
+import type dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import type { Config, VariantConfig } from '../../../config/schema.js';
@@ -10,8 +12,12 @@ import { GatewayError } from '../errors.js';
 import { backoffDelay } from '../ingest/backoff.js';
 import { FfmpegSource, type RestartReason } from '../ingest/FfmpegSource.js';
 import { ffmpegArgs, type IngestPlan, type RtpTarget, redact, urlSecrets } from '../ingest/ffmpegArgs.js';
-import { allocatePortPair } from '../ingest/ports.js';
+import type { SourcePorts } from '../ingest/ports.js';
 import { type ProbeResult, probe } from '../ingest/probe.js';
+import { planPacketIngest } from '../ingest/rtsp/plan.js';
+import { type Described, describe } from '../ingest/rtsp/RtspConnection.js';
+import { RtspPacketSource, reserveUdpPair, type SupervisedRtpSource } from '../ingest/rtsp/RtspPacketSource.js';
+import { parseSdp } from '../ingest/rtsp/sdp.js';
 import type { Logger } from '../log.js';
 import {
   type AudioCodec,
@@ -24,6 +30,7 @@ import {
 import type { MediaWorker } from '../media/WorkerPool.js';
 
 export type VariantName = 'main' | 'sub';
+export type IngestMode = 'auto' | 'packet' | 'ffmpeg';
 export type StreamState = 'idle' | 'starting' | 'live' | 'stalled' | 'error';
 
 export interface StreamVariantEvents {
@@ -39,7 +46,11 @@ export interface StreamVariantOptions {
   audio: boolean;
   alwaysOn: boolean;
   ingest: Config['ingest'];
+  /** auto (default): packet relay for H.264 (+ G.711/Opus audio), FFmpeg when transcoding is needed. */
+  ingestMode?: IngestMode;
   origin: MediaWorker;
+  /** Where FFmpeg's fixed local ports come from (one pool per gateway, so no two streams share). */
+  ports: SourcePorts;
   logger: Logger;
 }
 
@@ -67,7 +78,9 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
   #audioMode: 'copy' | 'opus' | undefined;
   #videoMode: 'copy' | 'transcode' = 'copy';
   #fps = 25;
-  #source: FfmpegSource | undefined;
+  #longAnalysis = false;
+  #source: SupervisedRtpSource | undefined;
+  #packet: RtspPacketSource | undefined;
   #preparing: Promise<void> | undefined;
   #prepareAttempt = 0;
   #retryTimer: NodeJS.Timeout | undefined;
@@ -83,6 +96,7 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
 
   constructor(readonly opts: StreamVariantOptions) {
     super();
+    this.setMaxListeners(0); // one 'state' listener per view: a popular stream has many
     this.logger = opts.logger.child({ stream: opts.streamId, variant: opts.variant });
   }
 
@@ -106,6 +120,14 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
   }
   get ffmpegPid(): number | undefined {
     return this.#source?.pid;
+  }
+  /** Which ingest feeds the producers, once chosen. */
+  get ingestPath(): 'packet' | 'ffmpeg' | undefined {
+    return this.#source ? (this.#packet ? 'packet' : 'ffmpeg') : undefined;
+  }
+  /** The packet relay's last video sequence number and SPS/PPS insertions (packet path only). */
+  get packetCounters(): { videoSeq: number; inserted: number } | undefined {
+    return this.#packet?.counters;
   }
   get ingestRunning(): boolean {
     return !!this.#source && this.#source.state !== 'stopped';
@@ -181,6 +203,8 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
   }
 
   async #prepare(): Promise<void> {
+    const mode = this.opts.ingestMode ?? 'auto';
+    if (mode !== 'ffmpeg' && (await this.#preparePacket(mode))) return;
     const { source, ingest } = this.opts;
     let info: ProbeResult;
     try {
@@ -238,6 +262,7 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
       logger: this.logger,
     });
     this.#source.on('failed', ({ reason }) => {
+      if (reason === 'bad_stream') this.#longAnalysis = true;
       this.#fail(`ffmpeg ended (${reason})`);
       this.emit('restart', reason);
     });
@@ -245,7 +270,121 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     this.#watchStalls();
   }
 
-  async #makeTrack(kind: types.MediaKind, codec: types.RtpCodecParameters, payloadType: number): Promise<Track> {
+  /**
+   * The packet path: DESCRIBE the camera and, when its tracks can be relayed as they are, make the
+   * producers and an RtspPacketSource that continues on the same connection. Returns false when
+   * `auto` should use FFmpeg instead (the camera needs transcoding).
+   */
+  async #preparePacket(mode: 'auto' | 'packet'): Promise<boolean> {
+    const { source, ingest } = this.opts;
+    let d: Described;
+    try {
+      d = await describe(source.url, { timeoutMs: ingest.connectTimeoutSec * 1000, userAgent: 'cctv-gateway' });
+    } catch (err) {
+      const msg = redact((err as Error).message, urlSecrets(source.url));
+      this.#fail(`camera unreachable: ${msg}`);
+      this.#scheduleRetry();
+      throw new GatewayError('E_STREAM_OFFLINE', `camera ${this.id} is not reachable (${msg})`);
+    }
+    if (this.#closed) {
+      d.conn.close();
+      throw new GatewayError('E_NOT_FOUND', `stream ${this.id} is closed`);
+    }
+    const plan = planPacketIngest(parseSdp(d.sdp));
+    const audioNeedsFfmpeg = this.opts.audio && plan.audioCodec !== '' && !plan.audio;
+    const why =
+      source.transcode === 'always'
+        ? "transcode is 'always'"
+        : !plan.video
+          ? plan.videoProblem
+          : audioNeedsFfmpeg
+            ? `${plan.audioCodec} audio needs transcoding`
+            : undefined;
+    if (mode === 'auto' && why) {
+      d.conn.close();
+      this.logger.info({ codec: plan.videoCodec, audio: plan.audioCodec || 'none', why }, 'ingest: using ffmpeg');
+      return false;
+    }
+    if (!plan.video || source.transcode === 'always') {
+      d.conn.close();
+      const reason = why ?? 'no video';
+      this.#fail(`ingest 'packet' cannot relay this camera: ${reason}`);
+      throw new GatewayError('E_UNSUPPORTED', `camera ${this.id}: ${reason}, and its ingest is 'packet'`);
+    }
+    if (audioNeedsFfmpeg) {
+      this.logger.warn({ audio: plan.audioCodec }, "camera audio needs transcoding; not relayed with ingest 'packet'");
+    }
+    // The profile comes from the SDP (or its SPS); a camera that states neither is asked with ffprobe.
+    let cameraProfile = plan.video.profileLevelId;
+    if (!cameraProfile) {
+      const info = await probe(ingest.ffprobePath, source.url, this.opts.rtspTransport, ingest.connectTimeoutSec).catch(
+        () => undefined,
+      );
+      cameraProfile = info?.video?.profile ?? '';
+    }
+    const profileLevelId = signalledProfileLevelId(cameraProfile);
+    // The relay's local ports are bound here and held for the stream's life (see reserveUdpPair).
+    const a = this.opts.audio ? plan.audio : undefined;
+    const videoSockets = await reserveUdpPair();
+    const audioSockets = a ? await reserveUdpPair() : undefined;
+    const ports = (p: [dgram.Socket, dgram.Socket]): [number, number] => [p[0].address().port, p[1].address().port];
+    this.#video = await this.#makeTrack('video', videoProducerCodec(profileLevelId), VIDEO_PT, ports(videoSockets));
+    let audioCodec: AudioCodec | undefined;
+    if (a && audioSockets) {
+      audioCodec = a.codec;
+      const params = audioProducerCodec(a.codec);
+      this.#audio = await this.#makeTrack('audio', params, params.payloadType, ports(audioSockets));
+    }
+    this.logger.info(
+      {
+        codec: 'h264',
+        profile: cameraProfile,
+        signalled: profileLevelId,
+        mode: 'packet',
+        transport: this.opts.rtspTransport,
+        audio: audioCodec ?? 'none',
+      },
+      'camera described; producers ready',
+    );
+    this.#prepareAttempt = 0;
+    const video = this.#video;
+    const packet = new RtspPacketSource({
+      url: source.url,
+      transport: this.opts.rtspTransport,
+      timeoutMs: ingest.connectTimeoutSec * 1000,
+      video: { target: video.target, codec: 'h264', clockRate: 90000, sockets: videoSockets },
+      audio:
+        this.#audio && audioCodec
+          ? {
+              target: this.#audio.target,
+              codec: audioCodec,
+              clockRate: audioCodec === 'opus' ? 48000 : 8000,
+              sockets: audioSockets,
+            }
+          : undefined,
+      secrets: urlSecrets(source.url),
+      backoffInitialMs: ingest.backoffInitialMs,
+      backoffMaxMs: ingest.backoffMaxMs,
+      logger: this.logger,
+      described: d,
+    });
+    this.#packet = packet;
+    this.#source = packet;
+    packet.on('failed', ({ reason }) => {
+      this.#fail(`rtsp session ended (${reason})`);
+      this.emit('restart', reason);
+    });
+    packet.start();
+    this.#watchStalls();
+    return true;
+  }
+
+  async #makeTrack(
+    kind: types.MediaKind,
+    codec: types.RtpCodecParameters,
+    payloadType: number,
+    localPorts?: [number, number],
+  ): Promise<Track> {
     const transport = await this.opts.origin.router.createPlainTransport({
       listenIp: { ip: '127.0.0.1' },
       rtcpMux: false,
@@ -257,7 +396,7 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
       rtpParameters: { codecs: [codec], encodings: [{ ssrc }] },
       appData: { stream: this.opts.streamId, variant: this.opts.variant },
     });
-    const [localRtpPort, localRtcpPort] = await allocatePortPair();
+    const [localRtpPort, localRtcpPort] = localPorts ?? (await this.opts.ports.pair());
     const target: RtpTarget = {
       ip: '127.0.0.1',
       rtpPort: transport.tuple.localPort,
@@ -276,6 +415,9 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
       url: this.opts.source.url,
       rtspTransport: this.opts.rtspTransport,
       timeoutSec: this.opts.ingest.connectTimeoutSec,
+      // Short analysis starts video ~0.8 s sooner; audio, or a camera whose parameters did not
+      // arrive in time (FFmpeg said 'bad_stream'), gets the long one.
+      analyzeUs: this.#audio || this.#longAnalysis ? 1_000_000 : 200_000,
       video: { ...video.target, mode: this.#videoMode, fps: this.#fps },
       ...(this.#audio && this.#audioMode ? { audio: { ...this.#audio.target, mode: this.#audioMode } } : {}),
     };
@@ -318,7 +460,10 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
       // Silence counts from the later of the last packet and this FFmpeg's start.
       const since = Math.max(this.#lastProgressAt, this.#source?.runningSince ?? 0);
       if (this.#source?.state === 'running' && since > 0 && now - since > this.opts.ingest.stallTimeoutSec * 1000) {
-        this.logger.warn({ silentForMs: now - since }, 'no RTP from camera; restarting ffmpeg');
+        this.logger.warn(
+          { silentForMs: now - since },
+          `no RTP from camera; restarting ${this.#packet ? 'rtsp session' : 'ffmpeg'}`,
+        );
         this.#setState('stalled', 'no video received');
         this.#lastProgressAt = now;
         this.#source.restart('stall');
@@ -357,8 +502,11 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     this.#closed = true;
     clearTimeout(this.#idleTimer);
     await this.stopIngest('close');
+    await this.#packet?.close();
     this.#video?.transport.close();
     this.#audio?.transport.close();
+    const held = [this.#video, this.#audio].flatMap((t) => (t ? [t.target.localRtpPort, t.target.localRtcpPort] : []));
+    this.opts.ports.release(held);
     this.#setState('idle');
   }
 }

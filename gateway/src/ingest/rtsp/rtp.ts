@@ -1,0 +1,141 @@
+// Rewrites a camera's RTP headers in place into the Producer's stream: its SSRC and payload type,
+// sequence numbers that run on without a gap across RTSP reconnects (and across packets the relay
+// inserts), and timestamps that keep increasing across reconnects. Pure; tested beside.
+//
+// Within one camera session, out = in + offset (mod 2^16 for sequence numbers, 2^32 for
+// timestamps), so reordering and loss pass through unchanged. When a new session starts (or the
+// camera's SSRC changes), the offsets are chosen so that its first packet gets the sequence number
+// right after the last one forwarded and a timestamp advanced by the wall-clock time in between.
+// An inserted packet takes the sequence number of the packet it precedes; that packet and all later
+// ones move up by one. Packets that arrive late from before the insertion keep the old offset.
+
+export const RTP_HEADER = 12;
+const LATE_WINDOW = 1024;
+
+export function isRtp(buf: Buffer, off: number, len: number): boolean {
+  return len >= RTP_HEADER && ((buf[off] as number) & 0xc0) === 0x80;
+}
+
+/** Offset of the payload from the packet start (CSRCs and header extension skipped), or -1. */
+export function payloadOffset(buf: Buffer, off: number, len: number): number {
+  const b0 = buf[off] as number;
+  let p = RTP_HEADER + 4 * (b0 & 0x0f);
+  if (b0 & 0x10) {
+    if (p + 4 > len) return -1;
+    p += 4 + 4 * buf.readUInt16BE(off + p + 2);
+  }
+  return p <= len ? p : -1;
+}
+
+/** Payload length without RTP padding. */
+export function payloadEnd(buf: Buffer, off: number, len: number): number {
+  return (buf[off] as number) & 0x20 ? len - (buf[off + len - 1] as number) : len;
+}
+
+export function seqNewer(a: number, b: number): boolean {
+  const d = (a - b) & 0xffff;
+  return d !== 0 && d < 0x8000;
+}
+
+export class RtpRewriter {
+  #rebase = true;
+  #inSsrc = -1;
+  #seqOffset = 0;
+  #tsOffset = 0;
+  #insertAt = -1;
+  #offsetBefore = 0;
+  #hasOut = false;
+  #lastOutSeq = 0;
+  #lastOutTs = 0;
+  #lastOutAt = 0;
+
+  constructor(
+    readonly ssrc: number,
+    readonly payloadType: number,
+    readonly clockRate: number,
+  ) {}
+
+  /** The camera stream starts over (new RTSP session): the next packet is mapped afresh. */
+  newSession(): void {
+    this.#rebase = true;
+  }
+
+  /** The camera's SSRC of the current mapping (-1 before the first packet). */
+  get inSsrc(): number {
+    return this.#inSsrc;
+  }
+
+  /** A camera RTP timestamp in the output timeline (for sender reports). */
+  mapTimestamp(ts: number): number {
+    return (ts + this.#tsOffset) >>> 0;
+  }
+
+  /** The last sequence number sent (for tests and logs). */
+  get lastSeq(): number {
+    return this.#lastOutSeq;
+  }
+
+  /**
+   * Rewrites the RTP header at buf[off] in place. With `insert`, first reserves the sequence number
+   * of this packet for a packet to be sent just before it, and returns that number (else 0).
+   * `nowMs` is any monotonic millisecond clock; it sizes the timestamp step across reconnects.
+   */
+  rewrite(buf: Buffer, off: number, nowMs: number, insert = false): number {
+    const inSeq = ((buf[off + 2] as number) << 8) | (buf[off + 3] as number);
+    const inTs = buf.readUInt32BE(off + 4);
+    const inSsrc = buf.readUInt32BE(off + 8);
+    if (this.#rebase || inSsrc !== this.#inSsrc) this.#rebaseTo(inSeq, inTs, inSsrc, nowMs);
+    let inserted = 0;
+    if (insert) {
+      inserted = (inSeq + this.#seqOffset) & 0xffff;
+      this.#offsetBefore = this.#seqOffset;
+      this.#insertAt = inSeq;
+      this.#seqOffset = (this.#seqOffset + 1) & 0xffff;
+    }
+    let offset = this.#seqOffset;
+    if (this.#insertAt >= 0 && !insert) {
+      const d = (inSeq - this.#insertAt) & 0xffff;
+      if (d > 0x10000 - LATE_WINDOW)
+        offset = this.#offsetBefore; // from before the insertion
+      else if (d >= LATE_WINDOW && d < 0x8000) this.#insertAt = -1; // long past: nothing late is left
+    }
+    const outSeq = (inSeq + offset) & 0xffff;
+    const outTs = (inTs + this.#tsOffset) >>> 0;
+    buf[off + 1] = ((buf[off + 1] as number) & 0x80) | this.payloadType;
+    buf[off + 2] = outSeq >> 8;
+    buf[off + 3] = outSeq & 0xff;
+    buf.writeUInt32BE(outTs, off + 4);
+    buf.writeUInt32BE(this.ssrc, off + 8);
+    if (!this.#hasOut || seqNewer(outSeq, this.#lastOutSeq)) {
+      this.#hasOut = true;
+      this.#lastOutSeq = outSeq;
+      this.#lastOutTs = outTs;
+    }
+    this.#lastOutAt = nowMs;
+    return inserted;
+  }
+
+  #rebaseTo(inSeq: number, inTs: number, inSsrc: number, nowMs: number): void {
+    this.#rebase = false;
+    this.#inSsrc = inSsrc;
+    this.#insertAt = -1;
+    if (!this.#hasOut) {
+      // First session: keep the camera's numbers.
+      this.#seqOffset = 0;
+      this.#tsOffset = 0;
+      return;
+    }
+    this.#seqOffset = (this.#lastOutSeq + 1 - inSeq) & 0xffff;
+    const gap = Math.max(1, Math.round(((nowMs - this.#lastOutAt) * this.clockRate) / 1000));
+    this.#tsOffset = (this.#lastOutTs + gap - inTs) >>> 0;
+  }
+}
+
+/** Writes a 12-byte RTP header (version 2, no CSRC or extension) at buf[0]. */
+export function writeRtpHeader(buf: Buffer, pt: number, marker: boolean, seq: number, ts: number, ssrc: number): void {
+  buf[0] = 0x80;
+  buf[1] = (marker ? 0x80 : 0) | pt;
+  buf.writeUInt16BE(seq & 0xffff, 2);
+  buf.writeUInt32BE(ts >>> 0, 4);
+  buf.writeUInt32BE(ssrc >>> 0, 8);
+}

@@ -1,0 +1,251 @@
+// Glass-to-glass delay: a live clock camera (the simulator draws Date.now() into each frame and
+// encodes it at once: x264 zerolatency, Constrained Baseline, no B-frames, GOP 25, 25 fps, 1 Mbps)
+// watched by headless Chromium, which reads the time back from every frame and compares it with its
+// own clock (same machine, same clock). Three paths, alternated run by run:
+//   floor    clock frames → RTP → mediasoup PlainTransport → WebRTC → Chromium (no RTSP, no relay)
+//   gateway  clock frames → RTSP (TCP) → FFmpeg -c copy → mediasoup → WebRTC → Chromium
+//   janus    clock frames → RTSP (UDP) → Janus streaming plugin → WebRTC → Chromium
+//   relay    (opt-in) as gateway, with the camera's `ingest: packet` (the packet-level RTSP relay)
+// Run: npm run bench:delay   (BENCH_DELAY_ROUNDS=5 BENCH_DELAY_SECONDS=8 BENCH_DELAY_PATHS=floor,gateway,janus[,relay])
+import type { Browser } from 'playwright-core';
+import { type Stack, startStack, waitFor } from '../tests/support/stack.js';
+import { launchChromium, ViewerPage } from './lib/browserViewer.js';
+import { FloorServer } from './lib/FloorServer.js';
+import { JanusServer } from './lib/JanusServer.js';
+import { machineBusy } from './lib/proc.js';
+import {
+  envNumber,
+  isMain,
+  median,
+  progress,
+  type Row,
+  round,
+  type Summary,
+  sleep,
+  summarize,
+  textTable,
+  writeResult,
+} from './lib/report.js';
+import type { ReceiverStats } from './web/clockViewer.js';
+
+export type DelayPath = 'floor' | 'gateway' | 'janus' | 'relay';
+
+export interface DelayOptions {
+  rounds: number;
+  seconds: number;
+  paths: DelayPath[];
+  /** Seconds of each run dropped before sampling (jitter buffer settling). */
+  warmupSeconds: number;
+}
+
+export interface DelayRun {
+  round: number;
+  path: DelayPath;
+  /** Capture → presentation (requestVideoFrameCallback presentationTime): the headline number. */
+  present: Summary;
+  /** Capture → last packet of the frame received by the browser: the network and relay part. */
+  receive: Summary;
+  /** Capture → expected display time (next vsync of the headless compositor). */
+  display: Summary;
+  frames: number;
+  badDecodes: number;
+  receiver: ReceiverStats | null;
+  /** Whole machine CPU while sampling, percent of one core (2 cores = 200). */
+  machineBusyPct: number;
+}
+
+export interface DelayPathResult {
+  path: DelayPath;
+  runs: number;
+  /** Medians across runs of each run's percentiles. */
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+  receiveP50: number | null;
+  displayP50: number | null;
+  /** Receiver's average jitter buffer delay (median across runs). */
+  /** RTP inter-arrival jitter seen by the browser (median across runs), ms. */
+  jitterMs: number | null;
+  jitterBufferMs: number | null;
+  decodeMs: number | null;
+  /** All samples of all runs together. */
+  pooled: Summary;
+}
+
+export interface DelayResult {
+  benchmark: 'delay';
+  date: string;
+  camera: string;
+  options: DelayOptions;
+  paths: DelayPathResult[];
+  gatewayOverFloorP50Ms: number | null;
+  /** The same at the browser's receive time: free of the compositor's vsync phase. */
+  gatewayOverFloorReceiveP50Ms: number | null;
+  gatewayOverJanusP50Ratio: number | null;
+  runs: DelayRun[];
+  targets: Record<string, string>;
+}
+
+export const CLOCK_CAMERA = { clock: true, width: 640, height: 360, fps: 25, gop: 25, bitrateKbps: 1000 } as const;
+
+export function delayOptionsFromEnv(): DelayOptions {
+  const paths = (process.env['BENCH_DELAY_PATHS'] ?? 'floor,gateway,janus')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p): p is DelayPath => ['floor', 'gateway', 'janus', 'relay'].includes(p));
+  return {
+    rounds: envNumber('BENCH_DELAY_ROUNDS', 5),
+    seconds: envNumber('BENCH_DELAY_SECONDS', 8),
+    warmupSeconds: envNumber('BENCH_DELAY_WARMUP', 3),
+    paths,
+  };
+}
+
+export async function runDelay(opts: DelayOptions): Promise<DelayResult> {
+  let stack: Stack | undefined;
+  let floor: FloorServer | undefined;
+  let janus: JanusServer | undefined;
+  let browser: Browser | undefined;
+  try {
+    progress('delay: starting simulator (clock camera) and gateway');
+    // The packet relay is chosen per camera (`ingest: packet`); only asked for when measured.
+    const relayCamera = { id: 'clock-relay', ...CLOCK_CAMERA, alwaysOn: true, ingest: 'packet' as const };
+    stack = await startStack({
+      cameras: [
+        { id: 'clock', ...CLOCK_CAMERA, alwaysOn: true },
+        { id: 'clock-janus', ...CLOCK_CAMERA },
+        ...(opts.paths.includes('relay') ? [relayCamera] : []),
+      ],
+      config: { log: { level: 'warn' } },
+    });
+    const s = stack;
+    const sv = s.gateway.streams.get('clock', 'main');
+    if (opts.paths.includes('floor')) {
+      floor = await FloorServer.create();
+      await s.sim.startRtpPush('clock', floor.input);
+    }
+    if (opts.paths.includes('janus')) {
+      progress('delay: starting Janus');
+      janus = await JanusServer.start({ mountpoints: [{ id: 1, name: 'clock', url: s.sim.url('clock-janus') }] });
+      await janus.waitLive();
+    }
+    await waitFor('gateway ingest of the clock camera', () => sv.state === 'live', 30_000);
+    if (opts.paths.includes('relay')) {
+      const relay = s.gateway.streams.get('clock-relay', 'main');
+      await waitFor('packet relay of the clock camera', () => relay.state === 'live', 30_000);
+    }
+    browser = await launchChromium();
+    const token = s.token();
+
+    const runs: DelayRun[] = [];
+    const pooled = new Map<DelayPath, number[]>();
+    for (let round = 1; round <= opts.rounds; round++) {
+      for (const path of opts.paths) {
+        const origin = path === 'floor' ? floor!.origin : path === 'janus' ? janus!.origin : s.base;
+        const page = await ViewerPage.open(browser, origin);
+        try {
+          const mode = path === 'relay' ? 'gateway' : path;
+          const stream = path === 'janus' ? '1' : path === 'relay' ? 'clock-relay' : 'clock';
+          await page.join({ mode, stream, token, clock: true });
+          await sleep(opts.warmupSeconds * 1000);
+          await page.reset();
+          const busy = machineBusy(opts.seconds * 1000);
+          await sleep(opts.seconds * 1000);
+          const samples = await page.take();
+          const receiver = await page.receiverStats();
+          const run: DelayRun = {
+            round,
+            path,
+            present: summarize(samples.present),
+            receive: summarize(samples.receive),
+            display: summarize(samples.display),
+            frames: samples.frames,
+            badDecodes: samples.badDecodes,
+            receiver,
+            machineBusyPct: await busy,
+          };
+          runs.push(run);
+          pooled.set(path, [...(pooled.get(path) ?? []), ...samples.present]);
+          progress(
+            `delay: round ${round} ${path}: p50 ${run.present.p50} p95 ${run.present.p95} p99 ${run.present.p99} ms ` +
+              `(receive p50 ${run.receive.p50}, n ${run.present.n}, bad ${run.badDecodes}, machine ${run.machineBusyPct}%)`,
+          );
+        } finally {
+          await page.close();
+        }
+      }
+    }
+    return summarizeDelay(opts, runs, pooled);
+  } finally {
+    await browser?.close().catch(() => {});
+    await janus?.stop().catch(() => {});
+    if (floor) await stack?.sim.stopRtpPush('clock').catch(() => {});
+    await floor?.close().catch(() => {});
+    await stack?.close().catch(() => {});
+  }
+}
+
+function summarizeDelay(options: DelayOptions, runs: DelayRun[], pooled: Map<DelayPath, number[]>): DelayResult {
+  const paths: DelayPathResult[] = options.paths.map((path) => {
+    const mine = runs.filter((r) => r.path === path);
+    return {
+      path,
+      runs: mine.length,
+      p50: median(mine.map((r) => r.present.p50)),
+      p95: median(mine.map((r) => r.present.p95)),
+      p99: median(mine.map((r) => r.present.p99)),
+      receiveP50: median(mine.map((r) => r.receive.p50)),
+      displayP50: median(mine.map((r) => r.display.p50)),
+      jitterMs: median(mine.map((r) => r.receiver?.jitterMs)),
+      jitterBufferMs: median(mine.map((r) => r.receiver?.jitterBufferMs)),
+      decodeMs: median(mine.map((r) => r.receiver?.decodeMs)),
+      pooled: summarize(pooled.get(path) ?? []),
+    };
+  });
+  const p50 = (p: DelayPath) => paths.find((x) => x.path === p)?.p50 ?? null;
+  const g = p50('gateway');
+  const f = p50('floor');
+  const j = p50('janus');
+  return {
+    benchmark: 'delay',
+    date: new Date().toISOString(),
+    camera: '640x360 25 fps H.264 Constrained Baseline, 1 Mbps, GOP 25 (1 s), x264 ultrafast zerolatency, live clock',
+    options,
+    paths,
+    gatewayOverFloorP50Ms: g !== null && f !== null ? round(g - f) : null,
+    gatewayOverFloorReceiveP50Ms: (() => {
+      const gr = paths.find((x) => x.path === 'gateway')?.receiveP50;
+      const fr = paths.find((x) => x.path === 'floor')?.receiveP50;
+      return gr != null && fr != null ? round(gr - fr) : null;
+    })(),
+    gatewayOverJanusP50Ratio: g !== null && j ? round(g / j, 2) : null,
+    runs,
+    targets: { p50: '≤ 60 ms', p95: '≤ 100 ms', gatewayOverFloorP50: '≤ 15 ms', oursOverJanus: '≤ 1.0' },
+  };
+}
+
+export function delayRows(r: DelayResult): Row[] {
+  return r.paths.map((p) => ({
+    path: p.path,
+    runs: p.runs,
+    'p50 ms': p.p50,
+    'p95 ms': p.p95,
+    'p99 ms': p.p99,
+    'to receive p50': p.receiveP50,
+    'rx jitter ms': p.jitterMs,
+    'jitter buf ms': p.jitterBufferMs,
+    'decode ms': p.decodeMs,
+    'machine busy %': median(r.runs.filter((x) => x.path === p.path).map((x) => x.machineBusyPct)),
+  }));
+}
+
+if (isMain(import.meta.url)) {
+  const result = await runDelay(delayOptionsFromEnv());
+  process.stdout.write(textTable(delayRows(result)));
+  console.log(
+    `gateway − floor at p50: ${result.gatewayOverFloorP50Ms ?? '–'} ms (at receive: ${result.gatewayOverFloorReceiveP50Ms ?? '–'} ms); ` +
+      `gateway / janus at p50: ${result.gatewayOverJanusP50Ratio ?? '–'}`,
+  );
+  writeResult('delay', result);
+  process.exit(0);
+}

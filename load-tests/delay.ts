@@ -6,7 +6,7 @@
 //   gateway  clock frames → RTSP (TCP) → FFmpeg -c copy → mediasoup → WebRTC → Chromium
 //   janus    clock frames → RTSP (UDP) → Janus streaming plugin → WebRTC → Chromium
 //   relay    (opt-in) as gateway, with the camera's `ingest: packet` (the packet-level RTSP relay)
-// Run: npm run bench:delay   (BENCH_DELAY_ROUNDS=5 BENCH_DELAY_SECONDS=8 BENCH_DELAY_PATHS=floor,gateway,janus[,relay])
+// Run: npm run bench:delay   (BENCH_DELAY_ROUNDS=5 BENCH_DELAY_SECONDS=8 BENCH_DELAY_PATHS=floor,gateway,janus,relay)
 import type { Browser } from 'playwright-core';
 import { type Stack, startStack, waitFor } from '../tests/support/stack.js';
 import { launchChromium, ViewerPage } from './lib/browserViewer.js';
@@ -89,7 +89,7 @@ export interface DelayResult {
 export const CLOCK_CAMERA = { clock: true, width: 640, height: 360, fps: 25, gop: 25, bitrateKbps: 1000 } as const;
 
 export function delayOptionsFromEnv(): DelayOptions {
-  const paths = (process.env['BENCH_DELAY_PATHS'] ?? 'floor,gateway,janus')
+  const paths = (process.env['BENCH_DELAY_PATHS'] ?? 'floor,gateway,janus,relay')
     .split(',')
     .map((p) => p.trim())
     .filter((p): p is DelayPath => ['floor', 'gateway', 'janus', 'relay'].includes(p));

@@ -7,7 +7,7 @@
 //   cold-relay (opt-in) as cold, with the camera's `ingest: packet` (the packet-level RTSP relay)
 // Cameras: 640x360 25 fps H.264 Baseline 1 Mbps, GOP 25 frames = 1 s; no keyframe on demand (FFmpeg's
 // -c copy and the simulated camera ignore PLI), so a join waits for the camera's next IDR.
-// Run: npm run bench:ttff   (BENCH_TTFF_JOINS=20 BENCH_TTFF_MODES=warm,cold,janus[,cold-relay])
+// Run: npm run bench:ttff   (BENCH_TTFF_JOINS=20 BENCH_TTFF_MODES=warm,cold,janus,cold-relay)
 import type { Browser } from 'playwright-core';
 import { type Stack, startStack, waitFor } from '../tests/support/stack.js';
 import { launchChromium, ViewerPage } from './lib/browserViewer.js';
@@ -66,7 +66,7 @@ export interface TtffResult {
 export function ttffOptionsFromEnv(): TtffOptions {
   return {
     joins: envNumber('BENCH_TTFF_JOINS', 20),
-    modes: (process.env['BENCH_TTFF_MODES'] ?? 'warm,cold,janus')
+    modes: (process.env['BENCH_TTFF_MODES'] ?? 'warm,cold,janus,cold-relay')
       .split(',')
       .filter((m): m is TtffMode => ['warm', 'cold', 'janus', 'cold-relay'].includes(m)),
     idleTimeoutSec: envNumber('BENCH_TTFF_IDLE_SEC', 1),

@@ -18,7 +18,8 @@ beforeAll(async () => {
       { id: 'cam-idle', profile: 'baseline', gop: GOP },
       { id: 'cam-warm', profile: 'baseline', gop: GOP, alwaysOn: true },
     ],
-    config: { ingest: { idleTimeoutSec: 2, stallTimeoutSec: 3 } },
+    // Backoff capped at 1 s: a viewer is waiting, and FFmpeg itself needs ~1.2 s to start plus up to one GOP.
+    config: { ingest: { idleTimeoutSec: 2, stallTimeoutSec: 3, backoffMaxMs: 1000 } },
   });
   browser = await launchBrowser();
 });

@@ -228,15 +228,16 @@ describe('RS256 configuration', () => {
 
 describe('token expiry mid-session', () => {
   it("ends the expired viewer's consumers with E_AUTH_EXPIRED while a refreshed viewer keeps going", async () => {
-    const short = () => stack.token(['cam-a'], 6);
+    // 12 s: long enough for both pages to start playing on a loaded machine, short enough to expire here.
+    const short = () => stack.token(['cam-a'], 12);
     const expiring = await openPlayer('cam-a', short());
     const refreshed = await openPlayer('cam-a', short());
-    await sleep(2000);
+    await sleep(1000);
     await refreshed.evaluate(
       (t) => (window as unknown as { cctvSetToken: (t: string) => Promise<void> }).cctvSetToken(t),
       stack.token(['cam-a'], 600),
     );
-    await waitFor('expiry', async () => (await probe(expiring)).error === 'E_AUTH_EXPIRED', 15_000);
+    await waitFor('expiry', async () => (await probe(expiring)).error === 'E_AUTH_EXPIRED', 20_000);
     const a = (await probe(refreshed)).framesDecoded;
     await sleep(2000);
     const p = await probe(refreshed);

@@ -1,18 +1,6 @@
-// A stack shaped like the real deployment: named kelurahan/kecamatan offices grouped by kecamatan,
-// each with a `main` and (optionally) a low-resolution `sub` RTSP stream from the simulator. The same
-// Stack interface as startStack (support/stack.ts), which names cameras `Kantor <id>` and has no
-// kecamatan or sub streams.
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { Writable } from 'node:stream';
-import { parseConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
-import { Gateway } from '../../gateway/src/Gateway.js';
-import { createLogger } from '../../gateway/src/log.js';
 import { CameraSimulator, type SimCameraSpec } from '../../gateway/src/sim/CameraSimulator.js';
-import { TokenVerifier } from '../../signaling/src/auth.js';
-import { type LogRecord, type Stack, TEST_SECRET } from './stack.js';
+import { gatewayOnSim, type Stack } from './stack.js';
 
 export interface Office {
   id: string;
@@ -50,67 +38,7 @@ export async function startCityStack(opts: {
     main: { url: sim.url(o.id) },
     ...(o.sub !== false ? { sub: { url: sim.url(subMount(o.id)) } } : {}),
   }));
-  const base = {
-    server: { host: '127.0.0.1', port: 0 },
-    media: { workers: 2, listenIp: '127.0.0.1', rtcPort: 0 },
-    ingest: { idleTimeoutSec: 30, backoffInitialMs: 200, backoffMaxMs: 2000 },
-    log: { level: 'info' },
-    audit: { file: path.join(os.tmpdir(), `cctv-audit-city-${process.pid}-${Date.now()}.jsonl`) },
-  };
-  const merged = deepMerge(base, (opts.config ?? {}) as Record<string, unknown>);
-  const { config, cameras: valid } = parseConfig(
-    { ...merged, cameras: [...cameras, ...(opts.extraCameras ?? [])] },
-    'test',
-    {},
-  );
-  const logs: LogRecord[] = [];
-  const logFile = process.env['CCTV_TEST_LOG'];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      for (const line of String(chunk).split('\n')) if (line) logs.push(JSON.parse(line) as LogRecord);
-      if (logFile) fs.appendFileSync(logFile, String(chunk));
-      cb();
-    },
-  });
-  const logger = createLogger(config.log.level, sink);
-  const verifier = TokenVerifier.fromConfig({ ...config.auth, jwtSecret: config.auth.jwtSecret ?? TEST_SECRET });
-  const gateway = await Gateway.start({ config, cameras: valid, verifier, logger });
-  const stack: Stack = {
-    sim,
-    gateway,
-    logs,
-    config,
-    base: `http://127.0.0.1:${gateway.port}`,
-    token: (streams = ['*'], ttlSec = 3600, role = 'viewer', sub = 'test-viewer') =>
-      verifier.sign({ sub, role, streams }, ttlSec),
-    restartGateway: async () => {
-      await stack.gateway.close();
-      stack.gateway = await Gateway.start({
-        config: { ...config, server: { ...config.server, port: stack.gateway.port } },
-        cameras: valid,
-        verifier,
-        logger,
-      });
-      stack.base = `http://127.0.0.1:${stack.gateway.port}`;
-    },
-    close: async () => {
-      await stack.gateway.close();
-      await sim.stop();
-    },
-  };
-  return stack;
-}
-
-function deepMerge<T extends Record<string, unknown>>(a: T, b: Record<string, unknown>): T {
-  const out: Record<string, unknown> = { ...a };
-  for (const [k, v] of Object.entries(b)) {
-    const cur = out[k];
-    out[k] =
-      v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object'
-        ? deepMerge(cur as Record<string, unknown>, v as Record<string, unknown>)
-        : v;
-  }
-  return out as T;
+  return gatewayOnSim(sim, [...cameras, ...(opts.extraCameras ?? [])], opts.config);
 }
 
 /** Viewer consumers the gateway holds right now, over all workers. */

@@ -55,6 +55,15 @@ export async function startStack(opts: {
     ingest: c.ingest ?? 'ffmpeg',
     ...audio(c),
   }));
+  return gatewayOnSim(sim, [...cameras, ...(opts.extraCameras ?? [])], opts.config);
+}
+
+/** A gateway in this process over a running simulator, with the test defaults; shared by every stack. */
+export async function gatewayOnSim(
+  sim: CameraSimulator,
+  cameras: Record<string, unknown>[],
+  overrides: DeepPartial<Config> = {},
+): Promise<Stack> {
   const base = {
     server: { host: '127.0.0.1', port: 0 },
     media: { workers: 2, listenIp: '127.0.0.1', rtcPort: 0 },
@@ -62,12 +71,8 @@ export async function startStack(opts: {
     log: { level: 'info' },
     audit: { file: path.join(os.tmpdir(), `cctv-audit-${process.pid}-${Date.now()}.jsonl`) },
   };
-  const merged = deepMerge(base, opts.config ?? {});
-  const { config, cameras: valid } = parseConfig(
-    { ...merged, cameras: [...cameras, ...(opts.extraCameras ?? [])] },
-    'test',
-    {},
-  );
+  const merged = deepMerge(base, overrides as Record<string, unknown>);
+  const { config, cameras: valid } = parseConfig({ ...merged, cameras }, 'test', {});
   const logs: LogRecord[] = [];
   // CCTV_TEST_LOG=path keeps the gateway's log for a look after a failure.
   const logFile = process.env['CCTV_TEST_LOG'];

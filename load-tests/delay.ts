@@ -1,11 +1,12 @@
 // Glass-to-glass delay: a live clock camera (the simulator draws Date.now() into each frame and
 // encodes it at once: x264 zerolatency, Constrained Baseline, no B-frames, GOP 25, 25 fps, 1 Mbps)
 // watched by headless Chromium, which reads the time back from every frame and compares it with its
-// own clock (same machine, same clock). Three paths, alternated run by run:
+// own clock (same machine, same clock). The paths, alternated run by run (order rotated each round):
 //   floor    clock frames → RTP → mediasoup PlainTransport → WebRTC → Chromium (no RTSP, no relay)
 //   gateway  clock frames → RTSP (TCP) → FFmpeg -c copy → mediasoup → WebRTC → Chromium
 //   janus    clock frames → RTSP (UDP) → Janus streaming plugin → WebRTC → Chromium
-//   relay    (opt-in) as gateway, with the camera's `ingest: packet` (the packet-level RTSP relay)
+//   relay    as gateway, with the camera's `ingest: packet` (the packet-level RTSP relay, RTSP over TCP)
+//   relay-udp  the same relay pulling RTP over UDP, as Janus does (opt-in)
 // Run: npm run bench:delay   (BENCH_DELAY_ROUNDS=5 BENCH_DELAY_SECONDS=8 BENCH_DELAY_PATHS=floor,gateway,janus,relay)
 import type { Browser } from 'playwright-core';
 import { type Stack, startStack, waitFor } from '../tests/support/stack.js';
@@ -17,6 +18,7 @@ import {
   envNumber,
   isMain,
   median,
+  medianDifference,
   progress,
   type Row,
   round,
@@ -28,7 +30,8 @@ import {
 } from './lib/report.js';
 import type { ReceiverStats } from './web/clockViewer.js';
 
-export type DelayPath = 'floor' | 'gateway' | 'janus' | 'relay';
+export type DelayPath = 'floor' | 'gateway' | 'janus' | 'relay' | 'relay-udp';
+const ALL_PATHS: DelayPath[] = ['floor', 'gateway', 'janus', 'relay', 'relay-udp'];
 
 export interface DelayOptions {
   rounds: number;
@@ -82,6 +85,10 @@ export interface DelayResult {
   /** The same at the browser's receive time: free of the compositor's vsync phase. */
   gatewayOverFloorReceiveP50Ms: number | null;
   gatewayOverJanusP50Ratio: number | null;
+  /** Packet relay p50 minus the floor's (medians across runs). */
+  relayOverFloorP50Ms: number | null;
+  /** Packet relay p50 minus Janus' p50, with a 95 % bootstrap interval over the runs. */
+  relayVsJanusP50: { diff: number; ci95: [number, number] } | null;
   runs: DelayRun[];
   targets: Record<string, string>;
 }
@@ -92,10 +99,12 @@ export function delayOptionsFromEnv(): DelayOptions {
   const paths = (process.env['BENCH_DELAY_PATHS'] ?? 'floor,gateway,janus,relay')
     .split(',')
     .map((p) => p.trim())
-    .filter((p): p is DelayPath => ['floor', 'gateway', 'janus', 'relay'].includes(p));
+    .filter((p): p is DelayPath => (ALL_PATHS as string[]).includes(p));
   return {
-    rounds: envNumber('BENCH_DELAY_ROUNDS', 5),
-    seconds: envNumber('BENCH_DELAY_SECONDS', 8),
+    // Each browser session has its own presentation offset (σ ≈ 3 ms here: render-time estimate and
+    // compositor phase), far more than sampling noise within a run: many short runs beat a few long ones.
+    rounds: envNumber('BENCH_DELAY_ROUNDS', 15),
+    seconds: envNumber('BENCH_DELAY_SECONDS', 4),
     warmupSeconds: envNumber('BENCH_DELAY_WARMUP', 3),
     paths,
   };
@@ -110,11 +119,13 @@ export async function runDelay(opts: DelayOptions): Promise<DelayResult> {
     progress('delay: starting simulator (clock camera) and gateway');
     // The packet relay is chosen per camera (`ingest: packet`); only asked for when measured.
     const relayCamera = { id: 'clock-relay', ...CLOCK_CAMERA, alwaysOn: true, ingest: 'packet' as const };
+    const relayUdpCamera = { ...relayCamera, id: 'clock-relay-udp', rtspTransport: 'udp' as const };
     stack = await startStack({
       cameras: [
         { id: 'clock', ...CLOCK_CAMERA, alwaysOn: true },
         { id: 'clock-janus', ...CLOCK_CAMERA },
         ...(opts.paths.includes('relay') ? [relayCamera] : []),
+        ...(opts.paths.includes('relay-udp') ? [relayUdpCamera] : []),
       ],
       config: { log: { level: 'warn' } },
     });
@@ -130,9 +141,10 @@ export async function runDelay(opts: DelayOptions): Promise<DelayResult> {
       await janus.waitLive();
     }
     await waitFor('gateway ingest of the clock camera', () => sv.state === 'live', 30_000);
-    if (opts.paths.includes('relay')) {
-      const relay = s.gateway.streams.get('clock-relay', 'main');
-      await waitFor('packet relay of the clock camera', () => relay.state === 'live', 30_000);
+    for (const path of ['relay', 'relay-udp'] as const) {
+      if (!opts.paths.includes(path)) continue;
+      const relay = s.gateway.streams.get(`clock-${path}`, 'main');
+      await waitFor(`packet relay (${path}) of the clock camera`, () => relay.state === 'live', 30_000);
     }
     browser = await launchChromium();
     const token = s.token();
@@ -140,12 +152,15 @@ export async function runDelay(opts: DelayOptions): Promise<DelayResult> {
     const runs: DelayRun[] = [];
     const pooled = new Map<DelayPath, number[]>();
     for (let round = 1; round <= opts.rounds; round++) {
-      for (const path of opts.paths) {
+      // Rotate the order every round so that no path always follows the same one.
+      const k = (round - 1) % opts.paths.length;
+      for (const path of [...opts.paths.slice(k), ...opts.paths.slice(0, k)]) {
         const origin = path === 'floor' ? floor!.origin : path === 'janus' ? janus!.origin : s.base;
         const page = await ViewerPage.open(browser, origin);
         try {
-          const mode = path === 'relay' ? 'gateway' : path;
-          const stream = path === 'janus' ? '1' : path === 'relay' ? 'clock-relay' : 'clock';
+          const relay = path === 'relay' || path === 'relay-udp';
+          const mode = relay ? 'gateway' : path;
+          const stream = path === 'janus' ? '1' : relay ? `clock-${path}` : 'clock';
           await page.join({ mode, stream, token, clock: true });
           await sleep(opts.warmupSeconds * 1000);
           await page.reset();
@@ -206,6 +221,9 @@ function summarizeDelay(options: DelayOptions, runs: DelayRun[], pooled: Map<Del
   const g = p50('gateway');
   const f = p50('floor');
   const j = p50('janus');
+  const r = p50('relay');
+  const runP50s = (path: DelayPath) =>
+    runs.filter((x) => x.path === path && x.present.p50 !== null).map((x) => x.present.p50 as number);
   return {
     benchmark: 'delay',
     date: new Date().toISOString(),
@@ -219,8 +237,17 @@ function summarizeDelay(options: DelayOptions, runs: DelayRun[], pooled: Map<Del
       return gr != null && fr != null ? round(gr - fr) : null;
     })(),
     gatewayOverJanusP50Ratio: g !== null && j ? round(g / j, 2) : null,
+    relayOverFloorP50Ms: r !== null && f !== null ? round(r - f) : null,
+    relayVsJanusP50: medianDifference(runP50s('relay'), runP50s('janus')),
     runs,
-    targets: { p50: '≤ 60 ms', p95: '≤ 100 ms', gatewayOverFloorP50: '≤ 15 ms', oursOverJanus: '≤ 1.0' },
+    targets: {
+      p50: '≤ 60 ms',
+      p95: '≤ 100 ms',
+      gatewayOverFloorP50: '≤ 15 ms',
+      oursOverJanus: '≤ 1.0',
+      relayOverFloorP50: '≤ 10 ms',
+      relayMinusJanusP50: '≤ 0 ms',
+    },
   };
 }
 
@@ -245,6 +272,11 @@ if (isMain(import.meta.url)) {
   console.log(
     `gateway − floor at p50: ${result.gatewayOverFloorP50Ms ?? '–'} ms (at receive: ${result.gatewayOverFloorReceiveP50Ms ?? '–'} ms); ` +
       `gateway / janus at p50: ${result.gatewayOverJanusP50Ratio ?? '–'}`,
+  );
+  const rj = result.relayVsJanusP50;
+  console.log(
+    `relay − floor at p50: ${result.relayOverFloorP50Ms ?? '–'} ms; relay − janus at p50: ` +
+      (rj ? `${rj.diff} ms (95% CI ${rj.ci95[0]} … ${rj.ci95[1]})` : '–'),
   );
   writeResult('delay', result);
   process.exit(0);

@@ -1,17 +1,23 @@
 // Ingest at city scale: 107 always-on simulated cameras (one per kelurahan; H.264 High 1280x720 25 fps
-// 2 Mbps, GOP 25; one shared clip so the simulator encodes once) pulled by the gateway with FFmpeg
-// `-c copy` into mediasoup, no viewers: CPU and memory of the gateway (Node + mediasoup workers) and
-// the FFmpeg processes, in total and per camera. Then the cost of one H.265 → H.264 transcode
-// (same size and rate), next to one passthrough camera measured in the same window.
-// Run: npm run bench:ingest   (BENCH_INGEST_CAMERAS=107 BENCH_INGEST_SECONDS=20 BENCH_INGEST_PARTS=city,transcode)
+// 2 Mbps, GOP 25; one shared clip so the simulator encodes once), no viewers, pulled once through each
+// ingest path in the same run: the packet-level RTSP relay (`ingest: packet`, inside the gateway's Node
+// process) and FFmpeg `-c copy` (`ingest: ffmpeg`, a process per camera). CPU and memory of the gateway
+// (Node + mediasoup workers) and of the FFmpeg processes, in total and per camera. Then the cost of one
+// H.265 → H.264 transcode (same size and rate), next to one passthrough camera in the same window.
+// Run: npm run bench:ingest
+//   (BENCH_INGEST_CAMERAS=107 BENCH_INGEST_SECONDS=20 BENCH_INGEST_PARTS=city,transcode BENCH_INGEST_PATHS=packet,ffmpeg)
+import { performance } from 'node:perf_hooks';
 import { type Stack, startStack, waitFor } from '../tests/support/stack.js';
 import { type CpuWindow, cpuOver, pssMiB, round1, rssMiB } from './lib/proc.js';
 import { envNumber, isMain, progress, type Row, round, textTable, writeResult } from './lib/report.js';
+
+export type IngestPath = 'packet' | 'ffmpeg';
 
 export interface IngestOptions {
   cameras: number;
   seconds: number;
   parts: ('city' | 'transcode')[];
+  paths: IngestPath[];
 }
 
 export interface MemoryTotals {
@@ -22,6 +28,7 @@ export interface MemoryTotals {
 }
 
 export interface CityResult {
+  ingest: IngestPath;
   cameras: number;
   live: number;
   startupSeconds: number;
@@ -39,6 +46,9 @@ export interface CityResult {
   };
   ingestMbps: number;
   simulatorPct: number;
+  /** Share of time the gateway's Node event loop was busy (the packet relay runs on it), percent. */
+  nodeEventLoopPct: number;
+  restarts: number;
 }
 
 export interface TranscodeResult {
@@ -56,7 +66,10 @@ export interface IngestResult {
   date: string;
   camera: string;
   options: IngestOptions;
-  city?: CityResult;
+  /** One entry per ingest path, measured one after the other. */
+  cities?: CityResult[];
+  /** Results written before both paths were measured: FFmpeg only. */
+  city?: Omit<CityResult, 'ingest' | 'nodeEventLoopPct' | 'restarts'>;
   transcode?: TranscodeResult;
   targets: Record<string, string>;
 }
@@ -68,50 +81,43 @@ export function ingestOptionsFromEnv(): IngestOptions {
     parts: (process.env['BENCH_INGEST_PARTS'] ?? 'city,transcode')
       .split(',')
       .filter((p): p is 'city' | 'transcode' => p === 'city' || p === 'transcode'),
+    paths: (process.env['BENCH_INGEST_PATHS'] ?? 'packet,ffmpeg')
+      .split(',')
+      .filter((p): p is IngestPath => p === 'packet' || p === 'ffmpeg'),
   };
 }
 
 const CAMERA = { width: 1280, height: 720, fps: 25, gop: 25, bitrateKbps: 2000 } as const;
-const BATCH = 12;
 
 const mem = (pids: number[]): MemoryTotals => ({
   rssMiB: Math.round(pids.reduce((n, p) => n + rssMiB(p), 0)),
   pssMiB: Math.round(pids.reduce((n, p) => n + pssMiB(p), 0)),
 });
 
-async function runCity(opts: IngestOptions): Promise<CityResult> {
+async function runCity(opts: IngestOptions, ingest: IngestPath): Promise<CityResult> {
   let stack: Stack | undefined;
   try {
     const ids = Array.from({ length: opts.cameras }, (_, i) => `kel-${String(i + 1).padStart(3, '0')}`);
-    progress(`ingest: starting ${ids.length} always-on cameras`);
+    progress(`ingest: starting ${ids.length} always-on cameras (${ingest})`);
     const t0 = performance.now();
-    // Started in batches rather than all at once: 107 simultaneous ffprobes on 2 busy cores take
-    // tens of seconds, and a probe killed by its timeout exits 0 with no output, which the gateway's
-    // probe does not survive (JSON.parse of ''). The steady state measured below is the same.
+    // All at once, as the gateway starts always-on cameras.
     stack = await startStack({
-      cameras: ids.map((id) => ({ id, ...CAMERA, profile: 'high' as const, label: 'city' })),
+      cameras: ids.map((id) => ({ id, ...CAMERA, profile: 'high' as const, label: 'city', alwaysOn: true, ingest })),
       config: { log: { level: 'warn' }, ingest: { connectTimeoutSec: 30 } },
     });
     const s = stack;
     const variants = ids.map((id) => s.gateway.streams.get(id, 'main'));
     const liveCount = () => variants.filter((v) => v.state === 'live').length;
-    for (let i = 0; i < variants.length; i += BATCH) {
-      const batch = variants.slice(i, i + BATCH);
-      for (let attempt = 0; attempt < 3; attempt++) {
-        for (const v of batch) if (v.state !== 'live' && !v.ingestRunning) v.startAlwaysOn();
-        const ok = await waitFor('batch live', () => batch.every((v) => v.state === 'live'), 60_000, 250).catch(
-          () => false,
-        );
-        if (ok) break;
-      }
-      progress(`ingest: ${liveCount()}/${ids.length} live`);
-    }
+    await waitFor(`${ids.length} cameras live`, () => liveCount() === ids.length, 180_000, 250).catch(() => {
+      progress(`ingest: only ${liveCount()}/${ids.length} live after 180 s; measuring what runs`);
+    });
     const startupSeconds = round((performance.now() - t0) / 1000);
-    progress(`ingest: ${liveCount()}/${ids.length} live after ${startupSeconds} s; settling 5 s`);
+    progress(`ingest (${ingest}): ${liveCount()}/${ids.length} live after ${startupSeconds} s; settling 5 s`);
     await new Promise((r) => setTimeout(r, 5000));
     const ffmpegPids = () => variants.map((v) => v.ffmpegPid).filter((p): p is number => !!p);
     const workerPids = () => s.gateway.pool.workers.map((w) => w.worker.pid);
     const bytes0 = await producerBytes(s, ids);
+    const elu0 = performance.eventLoopUtilization();
     const cpu = await cpuOver(
       {
         node: () => [process.pid],
@@ -121,6 +127,7 @@ async function runCity(opts: IngestOptions): Promise<CityResult> {
       },
       opts.seconds * 1000,
     );
+    const elu = performance.eventLoopUtilization(elu0);
     const bytes1 = await producerBytes(s, ids);
     const node = mem([process.pid]);
     const workers = mem(workerPids());
@@ -129,6 +136,7 @@ async function runCity(opts: IngestOptions): Promise<CityResult> {
     const n = ids.length;
     const totalPss = node.pssMiB + workers.pssMiB + ffmpeg.pssMiB;
     return {
+      ingest,
       cameras: n,
       live: liveCount(),
       startupSeconds,
@@ -139,6 +147,8 @@ async function runCity(opts: IngestOptions): Promise<CityResult> {
       memory: { node, workers, ffmpeg, totalPssMiB: totalPss, perCameraPssMiB: round(totalPss / n, 1) },
       ingestMbps: round(((bytes1 - bytes0) * 8) / cpu.seconds / 1e6, 1),
       simulatorPct: cpu.groups['simulator'] ?? 0,
+      nodeEventLoopPct: round(elu.utilization * 100),
+      restarts: variants.reduce((sum, v) => sum + v.restarts, 0),
     };
   } finally {
     await stack?.close().catch(() => {});
@@ -194,30 +204,41 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
   const result: IngestResult = {
     benchmark: 'ingest',
     date: new Date().toISOString(),
-    camera: '1280x720 25 fps, 2 Mbps, GOP 25; H.264 High passthrough (FFmpeg -c copy); H.265 Main transcoded',
+    camera:
+      '1280x720 25 fps, 2 Mbps, GOP 25; H.264 High passthrough (packet relay, FFmpeg -c copy); H.265 Main transcoded',
     options: opts,
     targets: { city: '≤ 50 % of one core and ≤ 4 GiB for 107 passthrough cameras' },
   };
-  if (opts.parts.includes('city')) result.city = await runCity(opts);
+  if (opts.parts.includes('city')) {
+    result.cities = [];
+    for (const path of opts.paths) result.cities.push(await runCity(opts, path));
+  }
   if (opts.parts.includes('transcode')) result.transcode = await runTranscode(opts);
   return result;
 }
 
+/** Both paths of a new result; the FFmpeg-only result of an older file. */
+export function cityResults(r: IngestResult): CityResult[] {
+  return r.cities ?? (r.city ? [{ nodeEventLoopPct: Number.NaN, restarts: 0, ...r.city, ingest: 'ffmpeg' }] : []);
+}
+
 export function ingestRows(r: IngestResult): Row[] {
   const rows: Row[] = [];
-  const c = r.city;
-  if (c) {
+  for (const c of cityResults(r)) {
     rows.push({
-      what: `${c.cameras} cameras, copy (${c.live} live)`,
+      what: `${c.cameras} cameras, ${c.ingest === 'packet' ? 'packet relay' : 'FFmpeg copy'} (${c.live} live)`,
       'gateway %core': c.gatewayPct,
       'node %': c.cpu.groups['node'],
       'workers %': c.cpu.groups['workers'],
       'ffmpeg %': c.cpu.groups['ffmpeg'],
+      'node loop busy %': c.nodeEventLoopPct,
       '%/camera': c.gatewayPctPerCamera,
       'PSS MiB': c.memory.totalPssMiB,
       'RSS MiB': c.memory.node.rssMiB + c.memory.workers.rssMiB + c.memory.ffmpeg.rssMiB,
       'MiB/camera (PSS)': c.memory.perCameraPssMiB,
       'ingest Mbps': c.ingestMbps,
+      'live after s': c.startupSeconds,
+      restarts: c.restarts,
       'simulator %': c.simulatorPct,
       'others %': c.cpu.otherPct,
     });

@@ -19,7 +19,35 @@ export function median(values: readonly (number | null | undefined)[]): number |
   if (v.length === 0) return null;
   const s = [...v].sort((a, b) => a - b);
   const mid = s.length >> 1;
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+  return round(s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2, 2);
+}
+
+/**
+ * median(a) − median(b) with a 95 % percentile-bootstrap interval (each sample resampled with
+ * replacement; a fixed-seed generator, so the same data gives the same interval).
+ */
+export function medianDifference(
+  a: readonly number[],
+  b: readonly number[],
+  iterations = 4000,
+): { diff: number; ci95: [number, number] } | null {
+  const ma = median(a);
+  const mb = median(b);
+  if (ma === null || mb === null) return null;
+  let seed = 0x2545f491;
+  const rand = () => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 2 ** 32;
+  };
+  const resample = (v: readonly number[]) => v.map(() => v[Math.floor(rand() * v.length)] as number);
+  const diffs: number[] = [];
+  for (let i = 0; i < iterations; i++) diffs.push((median(resample(a)) ?? 0) - (median(resample(b)) ?? 0));
+  return {
+    diff: round(ma - mb),
+    ci95: [round(percentile(diffs, 2.5) ?? 0), round(percentile(diffs, 97.5) ?? 0)],
+  };
 }
 
 export interface Summary {

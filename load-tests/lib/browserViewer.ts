@@ -3,36 +3,17 @@
 // same-origin with the gateway's /ws, the floor's /floor/* and Janus' /janus (no CORS, no origin list).
 import path from 'node:path';
 import { build } from 'esbuild';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium as launchTestChromium } from '../../tests/support/browser.js';
 import type { DelaySamples, JoinOptions, JoinResult, ReceiverStats } from '../web/clockViewer.js';
 import { LOAD_TESTS_DIR } from './report.js';
 
-// Headless Chromium that keeps WebRTC on loopback and keeps every window presenting frames.
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--autoplay-policy=no-user-gesture-required',
-  // The viewer page is served by Playwright (no address), which Local Network Access would treat as public.
-  '--disable-features=WebRtcHideLocalIpsWithMdns,LocalNetworkAccessChecks',
-  '--allow-loopback-in-peer-connection',
-  '--disable-background-timer-throttling',
-  '--disable-backgrounding-occluded-windows',
-  '--disable-renderer-backgrounding',
-];
-
+/**
+ * The tests' headless Chromium (loopback WebRTC, every window presenting frames). The viewer page is
+ * served by Playwright (no address), which Local Network Access would treat as public.
+ */
 export function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium',
-    headless: true,
-    args: CHROMIUM_ARGS,
-    ignoreDefaultArgs: ['--headless=old'],
-  });
+  return launchTestChromium(['LocalNetworkAccessChecks']);
 }
 
 let bundle: Promise<string> | undefined;

@@ -1,6 +1,6 @@
 // Debian's Chromium driven by playwright-core, with the flags that keep it offline and let WebRTC
 // use loopback (tests run in a private network namespace: see scripts/netns.sh).
-import { type BrowserContextOptions, chromium, type Page } from 'playwright-core';
+import { type BrowserContextOptions, chromium, type Page, type Browser as PlaywrightBrowser } from 'playwright-core';
 
 export const CHROMIUM_ARGS = [
   '--headless',
@@ -29,13 +29,21 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-export async function launchBrowser(): Promise<Browser> {
-  const browser = await chromium.launch({
+/** Debian's Chromium with CHROMIUM_ARGS; `disableFeatures` are added to its --disable-features. */
+export function launchChromium(disableFeatures: string[] = []): Promise<PlaywrightBrowser> {
+  const args = CHROMIUM_ARGS.map((a) =>
+    a.startsWith('--disable-features=') && disableFeatures.length ? `${a},${disableFeatures.join(',')}` : a,
+  );
+  return chromium.launch({
     executablePath: process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium',
     headless: true,
-    args: CHROMIUM_ARGS,
+    args,
     ignoreDefaultArgs: ['--headless=old'],
   });
+}
+
+export async function launchBrowser(): Promise<Browser> {
+  const browser = await launchChromium();
   return {
     newPage: async (options) => {
       const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });

@@ -24,6 +24,8 @@ beforeAll(async () => {
       { id: 'pk-auth', ...base, auth: { method: 'digest', user: 'viewer', password: PASSWORD } },
       { id: 'pk-udp', ...base, rtspTransport: 'udp' },
       { id: 'pk-sdp-only', ...base, inbandParameterSets: false },
+      // Whole slices in one RTP packet over RTSP/TCP, as some cameras send them.
+      { id: 'pk-big', ...base, rtpMtu: 16_000 },
       // `auto`: H.264 with G.711 goes to the packet relay; H.265 needs FFmpeg.
       { id: 'pk-auto-audio', ...base, audio: 'pcmu', ingest: 'auto' },
       { id: 'pk-auto-h265', codec: 'h265', profile: 'main', gop: GOP, label: 'packet-ingest', ingest: 'auto' },
@@ -143,6 +145,29 @@ describe('packet-level ingest in a real browser', () => {
     const text = JSON.stringify(stack.logs);
     expect(text).not.toContain(PASSWORD);
     expect(text).not.toContain(encodeURIComponent(PASSWORD));
+  });
+
+  it("splits a camera's oversize RTP packets into FU-A fragments the browser rebuilds", async () => {
+    const { frames } = await plays('pk-big', 5000);
+    expect(frames).toBeGreaterThanOrEqual(50);
+    const split = variant('pk-big').packetCounters?.split ?? 0;
+    // What mediasoup received: packets no larger than a WebRTC path carries.
+    let bytes = 0;
+    let packets = 0;
+    for (const producer of variant('pk-big').producers) {
+      for (const st of await producer.getStats()) {
+        bytes += st.byteCount;
+        packets += st.packetCount;
+      }
+    }
+    const logged = stack.logs.find((l) => l['stream'] === 'pk-big' && String(l.msg).includes('splitting them'));
+    console.log(
+      `pk-big: ${split} oversize packets split (largest ${logged?.['bytes']} bytes); ` +
+        `mediasoup got ${packets} packets, ${Math.round(bytes / packets)} bytes on average`,
+    );
+    expect(split).toBeGreaterThan(25);
+    expect(Number(logged?.['bytes'])).toBeGreaterThan(1400);
+    expect(bytes / packets).toBeLessThanOrEqual(1200);
   });
 
   it('pulls a camera over RTSP/UDP', async () => {

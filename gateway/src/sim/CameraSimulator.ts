@@ -64,6 +64,11 @@ export interface SimCameraSpec {
    * do. H.264 clip cameras only; default true (SPS/PPS before every IDR).
    */
   inbandParameterSets?: boolean;
+  /**
+   * Largest RTP packet the camera's RTSP payloader sends, bytes (GStreamer's default 1400). Some
+   * cameras send far larger packets over RTSP/TCP, which a WebRTC path must fragment again.
+   */
+  rtpMtu?: number;
 }
 
 /** Where a clock camera's frames go as plain RTP (see CameraSimulator.startRtpPush). */
@@ -92,6 +97,8 @@ export interface ResolvedSimCamera {
   clock?: boolean;
   /** false: SPS/PPS only in the SDP; absent means in-band before every IDR. */
   inbandParameterSets?: boolean;
+  /** The RTSP payloader's MTU; absent means GStreamer's default. */
+  rtpMtu?: number;
 }
 
 /** The JSON document camsim.py reads (`--spec FILE`). */
@@ -461,6 +468,9 @@ async function resolveCameras(options: CameraSimulatorOptions): Promise<Resolved
     if (spec.inbandParameterSets === false && (params.codec !== 'h264' || spec.clock)) {
       throw new Error(`camsim: ${id}: inbandParameterSets: false is for H.264 clip cameras`);
     }
+    if (spec.rtpMtu !== undefined && !(Number.isInteger(spec.rtpMtu) && spec.rtpMtu >= 200 && spec.rtpMtu <= 65000)) {
+      throw new Error(`camsim: ${id}: rtpMtu must be an integer from 200 to 65000`);
+    }
     cameras.push({
       id,
       codec: params.codec,
@@ -476,6 +486,7 @@ async function resolveCameras(options: CameraSimulatorOptions): Promise<Resolved
       label: params.label,
       ...(spec.clock ? { clock: true } : {}),
       ...(spec.inbandParameterSets === false ? { inbandParameterSets: false } : {}),
+      ...(spec.rtpMtu !== undefined ? { rtpMtu: spec.rtpMtu } : {}),
     });
   }
 

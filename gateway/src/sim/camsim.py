@@ -376,7 +376,8 @@ class CameraFactory(GstRtspServer.RTSPMediaFactory):
         launch = (
             f"( appsrc name=src is-live=true format=time "
             f"caps=\"{feeder.caps}\" "
-            f"! rtp{codec}pay name=pay0 pt=96 config-interval={interval} ")
+            f"! rtp{codec}pay name=pay0 pt=96 config-interval={interval} "
+            + (f"mtu={int(cam['rtpMtu'])} " if cam.get("rtpMtu") else ""))
         if tone is not None:
             _, payloader, pt = AUDIO_CODECS[cam["audio"]]
             # 20 ms packets, as G.711 cameras send.

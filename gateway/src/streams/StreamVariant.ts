@@ -126,7 +126,7 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     return this.#source ? (this.#packet ? 'packet' : 'ffmpeg') : undefined;
   }
   /** The packet relay's last video sequence number and SPS/PPS insertions (packet path only). */
-  get packetCounters(): { videoSeq: number; inserted: number } | undefined {
+  get packetCounters(): { videoSeq: number; inserted: number; split: number } | undefined {
     return this.#packet?.counters;
   }
   get ingestRunning(): boolean {

@@ -8,8 +8,12 @@
 // on across reconnects, timestamps that keep increasing) and sends it from fixed local ports: the
 // comedia PlainTransport only accepts the source address it learned first. Before each IDR that
 // comes without in-band SPS/PPS it sends one STAP-A with the camera's SDP (or last in-band) SPS and
-// PPS, so mediasoup sees a keyframe. Camera sender reports go on to the transport's RTCP port with
-// the SSRC and timestamp rewritten; receiver reports go back to the camera every few seconds.
+// PPS, so mediasoup sees a keyframe. A video packet larger than MAX_RTP_PACKET (some cameras send
+// whole slices in one packet over RTSP/TCP) goes on as FU-A fragments of at most FRAGMENT_PAYLOAD
+// bytes, as WebRTC stacks packetize: mediasoup keeps no copy of packets over 1500 bytes for
+// retransmission, and a browser behind a smaller MTU would never get them whole. Camera sender
+// reports go on to the transport's RTCP port with the SSRC and timestamp rewritten; receiver
+// reports go back to the camera every few seconds.
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import os from 'node:os';
@@ -18,7 +22,7 @@ import type { AudioCodec } from '../../media/codecs.js';
 import { backoffDelay } from '../backoff.js';
 import type { RestartReason, RtpSource, RtpSourceEvents, SourceState } from '../FfmpegSource.js';
 import { type RtpTarget, redact } from '../ffmpegArgs.js';
-import { HAS_PPS, HAS_SPS, IDR_START, inspectH264, parameterSets, stapAPayload } from './h264.js';
+import { fragmentH264, HAS_PPS, HAS_SPS, IDR_START, inspectH264, parameterSets, stapAPayload } from './h264.js';
 import { parseSession, parseTransport } from './message.js';
 import { planPacketIngest } from './plan.js';
 import { type Described, describe, type RtspConnection, RtspError } from './RtspConnection.js';
@@ -71,6 +75,10 @@ const HEALTHY_AFTER_MS = 10_000;
 const DESCRIBED_FRESH_MS = 10_000;
 const PLI_MIN_INTERVAL_MS = 1000;
 const USER_AGENT = 'cctv-gateway';
+/** Largest camera RTP packet forwarded as it is (GStreamer's and most cameras' payloaders: 1400). */
+export const MAX_RTP_PACKET = 1400;
+/** Payload bytes of each fragment of a larger packet (a 1200-byte packet, as WebRTC stacks send). */
+export const FRAGMENT_PAYLOAD = 1188;
 
 interface H264State {
   /** Parameter sets of the session's SDP and the last ones seen in-band. */
@@ -86,6 +94,9 @@ interface H264State {
   keyTs: number;
   inserted: number;
   warnedNoSets: boolean;
+  /** Oversize packets split into fragments, and the largest seen. */
+  split: number;
+  largest: number;
 }
 
 /** One forwarded track: its fixed sockets toward mediasoup and its per-session state. */
@@ -128,6 +139,8 @@ class Track {
             keyTs: -1,
             inserted: 0,
             warnedNoSets: false,
+            split: 0,
+            largest: 0,
           }
         : undefined;
   }
@@ -193,9 +206,10 @@ export class RtspPacketSource extends EventEmitter<RtpSourceEvents> implements S
     return undefined;
   }
 
-  /** Packets sent to mediasoup and STAP-As inserted (for tests and logs). */
-  get counters(): { videoSeq: number; inserted: number } {
-    return { videoSeq: this.#video.rewriter.lastSeq, inserted: this.#video.h264?.inserted ?? 0 };
+  /** Packets sent to mediasoup, STAP-As inserted and oversize packets split (for tests and logs). */
+  get counters(): { videoSeq: number; inserted: number; split: number } {
+    const h = this.#video.h264;
+    return { videoSeq: this.#video.rewriter.lastSeq, inserted: h?.inserted ?? 0, split: h?.split ?? 0 };
   }
 
   start(): void {
@@ -493,6 +507,7 @@ export class RtspPacketSource extends EventEmitter<RtpSourceEvents> implements S
     t.stats.onPacket(buf, off, now);
     const h = t.h264;
     let insert = false;
+    let fragments: Buffer[] | null = null;
     if (h) {
       const p = payloadOffset(buf, off, len);
       if (p < 0) return;
@@ -512,17 +527,50 @@ export class RtspPacketSource extends EventEmitter<RtpSourceEvents> implements S
           }
         }
       }
+      if (len > MAX_RTP_PACKET) fragments = this.#split(h, buf, off + p, end - p, len);
     }
-    const seq = t.rewriter.rewrite(buf, off, now, insert);
+    const extra = (insert ? 1 : 0) + (fragments ? fragments.length - 1 : 0);
+    let seq = t.rewriter.rewrite(buf, off, now, extra);
+    const ts = buf.readUInt32BE(off + 4);
     if (insert && h?.stap) {
       const stap = h.stap[h.stapTurn] as Buffer;
       h.stapTurn ^= 1;
-      writeRtpHeader(stap, t.spec.target.payloadType, false, seq, buf.readUInt32BE(off + 4), t.spec.target.ssrc);
+      writeRtpHeader(stap, t.spec.target.payloadType, false, seq, ts, t.spec.target.ssrc);
+      seq = (seq + 1) & 0xffff;
       fwd.send(stap);
       if (h.inserted++ === 0)
         this.#log.info('sending SPS/PPS before keyframes (the camera sends them only in its SDP)');
     }
+    if (fragments) {
+      // The last fragment takes the camera packet's own (rewritten) number and marker bit.
+      const marker = ((buf[off + 1] as number) & 0x80) !== 0;
+      const own = buf.readUInt16BE(off + 2);
+      for (let i = 0; i < fragments.length; i++) {
+        const last = i === fragments.length - 1;
+        const pkt = fragments[i] as Buffer;
+        writeRtpHeader(pkt, t.spec.target.payloadType, marker && last, last ? own : seq, ts, t.spec.target.ssrc);
+        seq = (seq + 1) & 0xffff;
+        fwd.send(pkt);
+      }
+      return;
+    }
     fwd.send(buf, off, len);
+  }
+
+  /** FU-A fragments (RTP header room included) of an oversize packet's payload, or null. */
+  #split(h: H264State, buf: Buffer, off: number, len: number, packetLen: number): Buffer[] | null {
+    const fragments = fragmentH264(buf, off, len, FRAGMENT_PAYLOAD, RTP_HEADER);
+    if (!fragments) return null;
+    if (packetLen > h.largest) {
+      if (h.largest === 0 || packetLen > 2 * h.largest)
+        this.#log.info(
+          { bytes: packetLen, limit: MAX_RTP_PACKET },
+          'the camera sends RTP packets larger than WebRTC paths carry: splitting them into FU-A fragments',
+        );
+      h.largest = packetLen;
+    }
+    h.split++;
+    return fragments;
   }
 
   /** True when a send toward mediasoup was queued (EAGAIN) rather than done at once. */

@@ -1,6 +1,8 @@
 // H.264 over RTP (RFC 6184) as far as a relay needs it: which NAL units a packet starts (SPS, PPS,
-// IDR), the SPS/PPS it carries, a STAP-A holding SPS+PPS, and the profile-level-id of an SPS.
-// Reads the packet in place; allocates only when it copies parameter sets out. Pure; tested beside.
+// IDR), the SPS/PPS it carries, a STAP-A holding SPS+PPS, the profile-level-id of an SPS, and the
+// payloads that carry an oversize packet's NAL units again in packets a WebRTC path can take.
+// Reads the packet in place; allocates only when it copies out (parameter sets, fragments, which
+// are rare). Pure; tested beside.
 
 export const NAL_IDR = 5;
 export const NAL_SPS = 7;
@@ -82,6 +84,75 @@ export function stapAPayload(nals: readonly Buffer[]): Buffer {
     p += 2 + nal.length;
   }
   out[0] = nri | NAL_STAP_A;
+  return out;
+}
+
+/**
+ * The payloads, each at most `max` bytes, that carry the same NAL units as the oversize payload at
+ * buf[off, off+len): a single NAL unit becomes FU-A fragments; an FU-A fragment becomes smaller
+ * fragments (start bit on the first, end bit on the last, as the original had them); a STAP-A
+ * becomes its NAL units, each alone or fragmented. null for what is not split here (FU-B, MTAP,
+ * malformed payloads): the caller forwards those as they are. Each buffer begins with `headroom`
+ * bytes left for the caller (room for an RTP header), then the payload.
+ */
+export function fragmentH264(buf: Buffer, off: number, len: number, max: number, headroom = 0): Buffer[] | null {
+  if (len < 2 || max < 3) return null;
+  const type = (buf[off] as number) & 0x1f;
+  if (type >= 1 && type <= 23) return fuA(buf[off] as number, buf, off + 1, off + len, true, true, max, headroom);
+  if (type === NAL_FU_A) {
+    const fu = buf[off + 1] as number;
+    const indicator = ((buf[off] as number) & 0xe0) | (fu & 0x1f);
+    return fuA(indicator, buf, off + 2, off + len, (fu & 0x80) !== 0, (fu & 0x40) !== 0, max, headroom);
+  }
+  if (type === NAL_STAP_A) {
+    const out: Buffer[] = [];
+    let p = off + 1;
+    const end = off + len;
+    while (p + 2 < end) {
+      const size = ((buf[p] as number) << 8) | (buf[p + 1] as number);
+      if (size === 0 || p + 2 + size > end) return null;
+      if (size <= max) {
+        const whole = Buffer.allocUnsafe(headroom + size);
+        buf.copy(whole, headroom, p + 2, p + 2 + size);
+        out.push(whole);
+      } else out.push(...fuA(buf[p + 2] as number, buf, p + 3, p + 2 + size, true, true, max, headroom));
+      p += 2 + size;
+    }
+    return out.length ? out : null;
+  }
+  return null;
+}
+
+/**
+ * FU-A fragments of the NAL unit body buf[start, end) whose header byte is `nal`; `first`/`last`:
+ * whether this body begins/ends the NAL unit (start/end bits of the first/last fragment). Each
+ * buffer begins with `headroom` bytes left for the caller (an RTP header).
+ */
+function fuA(
+  nal: number,
+  buf: Buffer,
+  start: number,
+  end: number,
+  first: boolean,
+  last: boolean,
+  max: number,
+  headroom: number,
+): Buffer[] {
+  const chunk = max - 2;
+  const total = end - start;
+  const n = Math.max(1, Math.ceil(total / chunk));
+  // Even sizes (differing by at most a byte): no tiny last fragment.
+  const base = Math.floor(total / n);
+  const out: Buffer[] = [];
+  for (let i = 0, p = start; i < n; i++) {
+    const q = p + base + (i < total % n ? 1 : 0);
+    const frag = Buffer.allocUnsafe(headroom + 2 + q - p);
+    frag[headroom] = (nal & 0xe0) | NAL_FU_A;
+    frag[headroom + 1] = (i === 0 && first ? 0x80 : 0) | (i === n - 1 && last ? 0x40 : 0) | (nal & 0x1f);
+    buf.copy(frag, headroom + 2, p, q);
+    out.push(frag);
+    p = q;
+  }
   return out;
 }
 

@@ -60,7 +60,7 @@ describe('RtpRewriter', () => {
       seqs.push(seqOf(p));
     }
     const idr = packet(103, 3600);
-    const inserted = r.rewrite(idr, 0, 40, true);
+    const inserted = r.rewrite(idr, 0, 40, 1);
     seqs.push(inserted, seqOf(idr));
     for (let s = 104; s < 106; s++) {
       const p = packet(s, 3600);
@@ -86,10 +86,25 @@ describe('RtpRewriter', () => {
       }
       for (let i = 0; i < 200; i++) {
         const p = packet(inSeq++, i * 3600);
-        const ins = r.rewrite(p, 0, session * 10_000 + i * 40, i % 25 === 0);
+        const ins = r.rewrite(p, 0, session * 10_000 + i * 40, i % 25 === 0 ? 1 : 0);
         if (i % 25 === 0) out.push(ins);
         out.push(seqOf(p));
       }
+    }
+    for (let i = 1; i < out.length; i++) expect(out[i]).toBe(((out[i - 1] as number) + 1) & 0xffff);
+  });
+});
+
+describe('several packets inserted before one', () => {
+  it('reserves consecutive numbers and keeps the stream gapless', () => {
+    const r = new RtpRewriter(0x1234, 102, 90000);
+    const out: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      const p = packet(65500 + i, i * 3600);
+      const extra = i % 7; // 0 to 6 packets before this one (fragments of an oversize packet)
+      const first = r.rewrite(p, 0, i * 40, extra);
+      for (let k = 0; k < extra; k++) out.push((first + k) & 0xffff);
+      out.push(seqOf(p));
     }
     for (let i = 1; i < out.length; i++) expect(out[i]).toBe(((out[i - 1] as number) + 1) & 0xffff);
   });

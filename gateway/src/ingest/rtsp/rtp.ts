@@ -6,8 +6,9 @@
 // timestamps), so reordering and loss pass through unchanged. When a new session starts (or the
 // camera's SSRC changes), the offsets are chosen so that its first packet gets the sequence number
 // right after the last one forwarded and a timestamp advanced by the wall-clock time in between.
-// An inserted packet takes the sequence number of the packet it precedes; that packet and all later
-// ones move up by one. Packets that arrive late from before the insertion keep the old offset.
+// Inserted packets take the sequence numbers of the packet they precede; that packet and all later
+// ones move up by as many. Packets that arrive late from before the latest insertion keep the old
+// offset (reordering across two insertions in a row is not undone: over RTSP/TCP there is none).
 
 export const RTP_HEADER = 12;
 const LATE_WINDOW = 1024;
@@ -76,24 +77,24 @@ export class RtpRewriter {
   }
 
   /**
-   * Rewrites the RTP header at buf[off] in place. With `insert`, first reserves the sequence number
-   * of this packet for a packet to be sent just before it, and returns that number (else 0).
+   * Rewrites the RTP header at buf[off] in place. With `insert` > 0, first reserves that many
+   * sequence numbers for packets to be sent just before this one, and returns the first (else 0).
    * `nowMs` is any monotonic millisecond clock; it sizes the timestamp step across reconnects.
    */
-  rewrite(buf: Buffer, off: number, nowMs: number, insert = false): number {
+  rewrite(buf: Buffer, off: number, nowMs: number, insert = 0): number {
     const inSeq = ((buf[off + 2] as number) << 8) | (buf[off + 3] as number);
     const inTs = buf.readUInt32BE(off + 4);
     const inSsrc = buf.readUInt32BE(off + 8);
     if (this.#rebase || inSsrc !== this.#inSsrc) this.#rebaseTo(inSeq, inTs, inSsrc, nowMs);
     let inserted = 0;
-    if (insert) {
+    if (insert > 0) {
       inserted = (inSeq + this.#seqOffset) & 0xffff;
       this.#offsetBefore = this.#seqOffset;
       this.#insertAt = inSeq;
-      this.#seqOffset = (this.#seqOffset + 1) & 0xffff;
+      this.#seqOffset = (this.#seqOffset + insert) & 0xffff;
     }
     let offset = this.#seqOffset;
-    if (this.#insertAt >= 0 && !insert) {
+    if (this.#insertAt >= 0 && insert === 0) {
       const d = (inSeq - this.#insertAt) & 0xffff;
       if (d > 0x10000 - LATE_WINDOW)
         offset = this.#offsetBefore; // from before the insertion

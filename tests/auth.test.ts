@@ -13,7 +13,8 @@ import type { AuditRecord } from '../gateway/src/audit/AuditLog.js';
 import { Gateway } from '../gateway/src/Gateway.js';
 import { createLogger } from '../gateway/src/log.js';
 import { TokenVerifier } from '../signaling/src/auth.js';
-import { type Browser, launchBrowser, type PlayerProbe } from './support/browser.js';
+import { type Browser, launchBrowser } from './support/browser.js';
+import { probe } from './support/player.js';
 import { type Stack, sleep, startStack, TEST_SECRET, waitFor } from './support/stack.js';
 import { WsClient } from './support/wsClient.js';
 
@@ -21,7 +22,6 @@ let stack: Stack;
 let browser: Browser;
 let watcher: Page;
 
-const probe = (page: Page) => page.evaluate(() => (window as unknown as { cctvPlayer: PlayerProbe }).cctvPlayer);
 const wsUrl = () => `${stack.base.replace('http', 'ws')}/ws`;
 const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
 const sign = (claims: object, opts: jwt.SignOptions = {}, secret = TEST_SECRET) =>

@@ -1,8 +1,8 @@
 // Ingest beyond plain H.264 over TCP: H.265 transcoded to H.264, RTSP over UDP, G.711 audio passed
 // through, a password-protected camera (whose password must never reach the logs), a dead camera.
-import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Browser, launchBrowser, type PlayerProbe } from './support/browser.js';
+import { type Browser, launchBrowser } from './support/browser.js';
+import { framesAfterFirst, openPlayer, probe } from './support/player.js';
 import { type Stack, sleep, startStack, waitFor } from './support/stack.js';
 import { WsClient } from './support/wsClient.js';
 
@@ -32,18 +32,12 @@ afterAll(async () => {
   await stack?.close();
 });
 
-const probe = (page: Page) => page.evaluate(() => (window as unknown as { cctvPlayer: PlayerProbe }).cctvPlayer);
-
 async function plays(stream: string): Promise<number> {
-  const page = await browser.newPage();
-  await page.goto(`${stack.base}/?token=${stack.token()}&stream=${stream}`);
-  await waitFor(`${stream} first frame`, async () => (await probe(page)).firstFrameAt !== null, 20_000);
-  const start = (await probe(page)).framesDecoded;
-  await sleep(3000);
-  const p = await probe(page);
+  const page = await openPlayer(browser, stack.base, stack.token(), stream);
+  const { frames, p } = await framesAfterFirst(page, 3000, 20_000);
   expect(p.codec).toBe('video/H264');
   await page.close();
-  return p.framesDecoded - start;
+  return frames;
 }
 
 describe('ingest variants', () => {

@@ -2,7 +2,8 @@
 // WebRTC → Debian's headless Chromium playing the gateway's own player page.
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Browser, launchBrowser, type PlayerProbe } from './support/browser.js';
+import { type Browser, launchBrowser } from './support/browser.js';
+import { framesAfterFirst, openPlayer as openPagePlayer, probe } from './support/player.js';
 import { ffmpegProcesses, type Stack, sleep, startStack, waitFor } from './support/stack.js';
 
 const GOP = 25; // frames; 1 s at 25 fps
@@ -32,22 +33,7 @@ afterAll(async () => {
   await stack?.close();
 });
 
-const probe = (page: Page) => page.evaluate(() => (window as unknown as { cctvPlayer: PlayerProbe }).cctvPlayer);
-
-async function openPlayer(stream: string): Promise<Page> {
-  const page = await browser.newPage();
-  page.on('pageerror', (e) => console.error('[pageerror]', e.message));
-  await page.goto(`${stack.base}/?token=${stack.token()}&stream=${stream}`);
-  return page;
-}
-
-async function framesAfterFirst(page: Page, ms: number): Promise<{ frames: number; p: PlayerProbe }> {
-  await waitFor('first decoded frame', async () => (await probe(page)).firstFrameAt !== null, 15_000);
-  const start = (await probe(page)).framesDecoded;
-  await sleep(ms);
-  const p = await probe(page);
-  return { frames: p.framesDecoded - start, p };
-}
+const openPlayer = (stream: string) => openPagePlayer(browser, stack.base, stack.token(), stream);
 
 describe('live pipeline in a real browser', () => {
   for (const id of ['cam-baseline', 'cam-high']) {

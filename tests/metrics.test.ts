@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Browser, launchBrowser, type PlayerProbe } from './support/browser.js';
+import { type Browser, launchBrowser } from './support/browser.js';
+import { probe } from './support/player.js';
 import { type Stack, sleep, startStack, waitFor } from './support/stack.js';
 import { WsClient } from './support/wsClient.js';
 
@@ -13,7 +14,6 @@ const PASSWORD = 'cam-Pass-9876';
 let stack: Stack;
 let browser: Browser;
 
-const probe = (page: Page) => page.evaluate(() => (window as unknown as { cctvPlayer: PlayerProbe }).cctvPlayer);
 const scrape = async (s: Stack) => (await fetch(`${s.base}/metrics`)).text();
 
 /** Value of one sample, or undefined: `metric{a="b",...} 12`. */

@@ -1,9 +1,9 @@
 // The packet-level RTSP ingest (`ingest: packet`) end to end with real parts: GStreamer RTSP cameras →
 // the gateway's own RTSP client → mediasoup → WebRTC → Debian's headless Chromium. No FFmpeg runs.
-import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimEvent } from '../gateway/src/sim/CameraSimulator.js';
 import { type Browser, launchBrowser, type PlayerProbe } from './support/browser.js';
+import { framesAfterFirst, openPlayer as openPagePlayer, probe } from './support/player.js';
 import { ffmpegProcesses, type Stack, sleep, startStack, waitFor } from './support/stack.js';
 
 const GOP = 25; // frames; 1 s at 25 fps
@@ -41,22 +41,7 @@ afterAll(async () => {
   await stack?.close();
 });
 
-const probe = (page: Page) => page.evaluate(() => (window as unknown as { cctvPlayer: PlayerProbe }).cctvPlayer);
-
-async function openPlayer(stream: string): Promise<Page> {
-  const page = await browser.newPage();
-  page.on('pageerror', (e) => console.error('[pageerror]', e.message));
-  await page.goto(`${stack.base}/?token=${stack.token()}&stream=${stream}`);
-  return page;
-}
-
-async function framesAfterFirst(page: Page, ms: number): Promise<{ frames: number; p: PlayerProbe }> {
-  await waitFor('first decoded frame', async () => (await probe(page)).firstFrameAt !== null, 15_000);
-  const start = (await probe(page)).framesDecoded;
-  await sleep(ms);
-  const p = await probe(page);
-  return { frames: p.framesDecoded - start, p };
-}
+const openPlayer = (stream: string) => openPagePlayer(browser, stack.base, stack.token(), stream);
 
 async function plays(stream: string, ms: number): Promise<{ frames: number; p: PlayerProbe }> {
   const page = await openPlayer(stream);

@@ -27,3 +27,33 @@ export async function framesAfterFirst(
   const p = await probe(page);
   return { frames: p.framesDecoded - start, p };
 }
+
+/**
+ * A camera outage seen from a playing page: `stop` the camera, wait until the page has really stopped
+ * receiving frames, keep it away 3 s more, `start` it, and return how long after that the page had
+ * decoded 5 new frames (failing past `withinMs`), with no reload.
+ */
+export async function resumeAfterOutage(
+  page: Page,
+  stop: () => Promise<void>,
+  start: () => Promise<void>,
+  withinMs = 5000,
+): Promise<number> {
+  await stop();
+  await waitFor(
+    'frames to stop',
+    async () => {
+      const a = (await probe(page)).framesDecoded;
+      await sleep(1000);
+      return (await probe(page)).framesDecoded === a;
+    },
+    15_000,
+    0,
+  );
+  await sleep(3000);
+  const before = (await probe(page)).framesDecoded;
+  await start();
+  const back = Date.now();
+  await waitFor('frames to resume', async () => (await probe(page)).framesDecoded > before + 5, withinMs);
+  return Date.now() - back;
+}

@@ -21,7 +21,9 @@ export interface IngestPlan {
 }
 
 function rtpUrl(t: RtpTarget): string {
-  return `rtp://${t.ip}:${t.rtpPort}?rtcpport=${t.rtcpPort}&localrtpport=${t.localRtpPort}&localrtcpport=${t.localRtcpPort}&pkt_size=1200`;
+  // Local ports 0: the system picks them (FFmpeg sends to RtpContinuity, which accepts any source).
+  const local = t.localRtpPort ? `&localrtpport=${t.localRtpPort}&localrtcpport=${t.localRtcpPort}` : '';
+  return `rtp://${t.ip}:${t.rtpPort}?rtcpport=${t.rtcpPort}${local}&pkt_size=1200`;
 }
 
 export function ffmpegArgs(plan: IngestPlan): string[] {

@@ -1,7 +1,8 @@
-// Local UDP ports FFmpeg sends from. They stay fixed for a stream's life: a comedia PlainTransport
-// accepts only the source address it learned from the first packet, so a restarted FFmpeg must
-// reuse them. The kernel picks free ports (bound, then released, since FFmpeg binds them itself);
-// the pool remembers what it handed out so two streams never get the same port.
+// Local UDP ports the FFmpeg path sends to mediasoup from (RtpContinuity binds them). They stay fixed
+// for a stream's life: a comedia PlainTransport accepts only the source address it learned from the
+// first packet, so what a restarted FFmpeg sends must come from them again. The kernel picks free
+// ports (bound, then released, then bound by RtpContinuity); the pool remembers what it handed out
+// so two streams never get the same port.
 import dgram from 'node:dgram';
 
 function freeUdpPort(ip: string): Promise<number> {

@@ -14,6 +14,7 @@ import { FfmpegSource, type RestartReason } from '../ingest/FfmpegSource.js';
 import { ffmpegArgs, type IngestPlan, type RtpTarget, redact, urlSecrets } from '../ingest/ffmpegArgs.js';
 import type { SourcePorts } from '../ingest/ports.js';
 import { type ProbeResult, probe } from '../ingest/probe.js';
+import { RtpContinuity } from '../ingest/RtpContinuity.js';
 import { planPacketIngest } from '../ingest/rtsp/plan.js';
 import { type Described, describe } from '../ingest/rtsp/RtspConnection.js';
 import { RtspPacketSource, reserveUdpPair, type SupervisedRtpSource } from '../ingest/rtsp/RtspPacketSource.js';
@@ -65,9 +66,13 @@ interface Track {
   transport: types.PlainTransport;
   producer: types.Producer;
   target: RtpTarget;
+  /** FFmpeg path: what FFmpeg sends through, keeping numbers and timestamps running across restarts. */
+  continuity?: RtpContinuity;
 }
 
 const STALL_POLL_MS = 1000;
+/** Where FFmpeg sends a track's RTP. */
+const sendTo = (t: Track): RtpTarget => t.continuity?.ffmpegTarget ?? t.target;
 
 export class StreamVariant extends EventEmitter<StreamVariantEvents> {
   #state: StreamState = 'idle';
@@ -261,6 +266,9 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
       backoffMaxMs: ingest.backoffMaxMs,
       logger: this.logger,
     });
+    this.#source.on('state', (state) => {
+      if (state === 'running') for (const t of [this.#video, this.#audio]) t?.continuity?.newSession();
+    });
     this.#source.on('failed', ({ reason }) => {
       if (reason === 'bad_stream') this.#longAnalysis = true;
       this.#fail(`ffmpeg ended (${reason})`);
@@ -406,7 +414,9 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
       ssrc,
       payloadType,
     };
-    return { transport, producer, target };
+    // The packet relay rewrites its packets itself; FFmpeg's go through RtpContinuity.
+    const continuity = localPorts ? undefined : await RtpContinuity.open(target, codec.clockRate);
+    return { transport, producer, target, ...(continuity ? { continuity } : {}) };
   }
 
   #plan(): IngestPlan {
@@ -418,8 +428,8 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
       // Short analysis starts video ~0.8 s sooner; audio, or a camera whose parameters did not
       // arrive in time (FFmpeg said 'bad_stream'), gets the long one.
       analyzeUs: this.#audio || this.#longAnalysis ? 1_000_000 : 200_000,
-      video: { ...video.target, mode: this.#videoMode, fps: this.#fps },
-      ...(this.#audio && this.#audioMode ? { audio: { ...this.#audio.target, mode: this.#audioMode } } : {}),
+      video: { ...sendTo(video), mode: this.#videoMode, fps: this.#fps },
+      ...(this.#audio && this.#audioMode ? { audio: { ...sendTo(this.#audio), mode: this.#audioMode } } : {}),
     };
   }
 
@@ -503,8 +513,10 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     clearTimeout(this.#idleTimer);
     await this.stopIngest('close');
     await this.#packet?.close();
-    this.#video?.transport.close();
-    this.#audio?.transport.close();
+    for (const t of [this.#video, this.#audio]) {
+      t?.continuity?.close();
+      t?.transport.close();
+    }
     const held = [this.#video, this.#audio].flatMap((t) => (t ? [t.target.localRtpPort, t.target.localRtcpPort] : []));
     this.opts.ports.release(held);
     this.#setState('idle');

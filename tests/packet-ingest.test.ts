@@ -108,7 +108,8 @@ describe('packet-level ingest in a real browser', () => {
       () => simEvents.slice(from).some((e) => e.event === 'media-down' && e.id === 'pk-idle'),
       8000,
     );
-    expect(sv.ingestRunning).toBe(false);
+    // The camera sees TEARDOWN a moment before the gateway has its answer and marks the source stopped.
+    await waitFor('the gateway to mark its ingest stopped', () => !sv.ingestRunning, 3000);
     expect(sv.state).toBe('idle');
     expect(stack.logs.some((l) => l['stream'] === 'pk-idle' && l.msg === 'ingest stopped')).toBe(true);
   });

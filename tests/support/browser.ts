@@ -55,12 +55,5 @@ export async function launchBrowser(): Promise<Browser> {
   };
 }
 
-export interface PlayerProbe {
-  stream: string | null;
-  state: string;
-  error: string | null;
-  framesDecoded: number;
-  codec: string | null;
-  requestedAt: number | null;
-  firstFrameAt: number | null;
-}
+/** What the player page says about itself on `window.cctvPlayer` (the web client's own type). */
+export type { PlayerProbe } from '../../web-client/src/LivePlayer.js';

@@ -7,14 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type DelayResult, delayOptionsFromEnv, delayRows, runDelay } from './delay.js';
 import { type FanoutResult, fanoutOptionsFromEnv, fanoutRows, janusRatio, runFanout } from './fanout.js';
-import {
-  type CityResult,
-  cityResults,
-  type IngestResult,
-  ingestOptionsFromEnv,
-  ingestRows,
-  runIngest,
-} from './ingest.js';
+import { type CityResult, type IngestResult, ingestOptionsFromEnv, ingestRows, runIngest } from './ingest.js';
 import { machineBusy } from './lib/proc.js';
 import { LOAD_TESTS_DIR, markdownTable, progress, type Row, round, textTable, writeResult } from './lib/report.js';
 import { coldStepsText, runTtff, type TtffResult, ttffOptionsFromEnv, ttffRows } from './ttff.js';
@@ -175,7 +168,7 @@ export function summaryRows(r: AllResults): Row[] {
     });
   }
   const i = r.ingest;
-  const cities = i ? cityResults(i) : [];
+  const cities = i?.cities ?? [];
   const packet = cities.find((c) => c.ingest === 'packet');
   const ffmpeg = cities.find((c) => c.ingest === 'ffmpeg');
   const city = packet ?? ffmpeg;

@@ -68,8 +68,6 @@ export interface IngestResult {
   options: IngestOptions;
   /** One entry per ingest path, measured one after the other. */
   cities?: CityResult[];
-  /** Results written before both paths were measured: FFmpeg only. */
-  city?: Omit<CityResult, 'ingest' | 'nodeEventLoopPct' | 'restarts'>;
   transcode?: TranscodeResult;
   targets: Record<string, string>;
 }
@@ -217,14 +215,9 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
   return result;
 }
 
-/** Both paths of a new result; the FFmpeg-only result of an older file. */
-export function cityResults(r: IngestResult): CityResult[] {
-  return r.cities ?? (r.city ? [{ nodeEventLoopPct: Number.NaN, restarts: 0, ...r.city, ingest: 'ffmpeg' }] : []);
-}
-
 export function ingestRows(r: IngestResult): Row[] {
   const rows: Row[] = [];
-  for (const c of cityResults(r)) {
+  for (const c of r.cities ?? []) {
     rows.push({
       what: `${c.cameras} cameras, ${c.ingest === 'packet' ? 'packet relay' : 'FFmpeg copy'} (${c.live} live)`,
       'gateway %core': c.gatewayPct,

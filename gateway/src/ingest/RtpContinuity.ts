@@ -4,25 +4,14 @@
 // base (FFmpeg 5.1 has no option to set it), which mediasoup 3.12's SimpleConsumer passes on, and
 // Chromium can hold the resumed video for seconds. The same RtpRewriter the packet relay uses.
 //
-// Sends from the fixed local ports of the track's RtpTarget (a comedia PlainTransport accepts only
-// the source it learned first), bound here for the stream's life; FFmpeg sends from any port.
-import dgram from 'node:dgram';
+// Sends from the track's held local sockets (a comedia PlainTransport accepts only the source it
+// learned first; see ports.ts); FFmpeg sends from any port. close() closes all four sockets.
+import type dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import type { RtpTarget } from './ffmpegArgs.js';
-import { findSenderReport, writeSenderReport } from './rtsp/rtcp.js';
+import { bindUdp } from './ports.js';
+import { findSenderReport } from './rtsp/rtcp.js';
 import { isRtp, RtpRewriter } from './rtsp/rtp.js';
-
-const bind = (port: number) =>
-  new Promise<dgram.Socket>((resolve, reject) => {
-    const s = dgram.createSocket('udp4');
-    s.once('error', reject);
-    s.bind(port, '127.0.0.1', () => {
-      s.off('error', reject);
-      s.on('error', () => {}); // loopback sends to a closed transport: nothing to do
-      s.unref();
-      resolve(s);
-    });
-  });
 
 export class RtpContinuity {
   readonly #rewriter: RtpRewriter;
@@ -53,25 +42,26 @@ export class RtpContinuity {
     });
     recvRtcp.on('message', (msg) => {
       const sr = findSenderReport(msg, 0, msg.length);
-      if (!sr || sr.ssrc !== this.#rewriter.inSsrc) return;
-      const n = writeSenderReport(this.#sr, { ...sr, ssrc: target.ssrc, rtpTs: this.#rewriter.mapTimestamp(sr.rtpTs) });
-      fwdRtcp.send(this.#sr, 0, n, target.rtcpPort, target.ip);
+      const n = sr ? this.#rewriter.senderReport(this.#sr, sr) : 0;
+      if (n) fwdRtcp.send(this.#sr, 0, n, target.rtcpPort, target.ip);
     });
   }
 
   /** Where FFmpeg should send (its own local ports left to the system). */
   readonly ffmpegTarget: RtpTarget;
 
-  static async open(target: RtpTarget, clockRate: number): Promise<RtpContinuity> {
-    const sockets: dgram.Socket[] = [];
-    try {
-      for (const port of [0, 0, target.localRtpPort, target.localRtcpPort]) sockets.push(await bind(port));
-    } catch (err) {
-      for (const s of sockets) s.close();
+  /** `forward`: the held sockets bound to target.localRtpPort and localRtcpPort. */
+  static async open(
+    target: RtpTarget,
+    clockRate: number,
+    forward: [dgram.Socket, dgram.Socket],
+  ): Promise<RtpContinuity> {
+    const recvRtp = await bindUdp(0);
+    const recvRtcp = await bindUdp(0).catch((err: Error) => {
+      recvRtp.close();
       throw err;
-    }
-    const [recvRtp, recvRtcp, fwdRtp, fwdRtcp] = sockets as [dgram.Socket, dgram.Socket, dgram.Socket, dgram.Socket];
-    return new RtpContinuity(target, clockRate, recvRtp, recvRtcp, fwdRtp, fwdRtcp);
+    });
+    return new RtpContinuity(target, clockRate, recvRtp, recvRtcp, ...forward);
   }
 
   /** A new FFmpeg starts: its first packet continues the numbering of the last one forwarded. */

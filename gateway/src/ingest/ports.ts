@@ -1,39 +1,24 @@
-// Local UDP ports the FFmpeg path sends to mediasoup from (RtpContinuity binds them). They stay fixed
-// for a stream's life: a comedia PlainTransport accepts only the source address it learned from the
-// first packet, so what a restarted FFmpeg sends must come from them again. The kernel picks free
-// ports (bound, then released, then bound by RtpContinuity); the pool remembers what it handed out
-// so two streams never get the same port.
+// Local UDP sockets that an ingest sends to mediasoup from. They are bound once and held for the
+// stream's life: a comedia PlainTransport accepts only the source address it learned from the first
+// packet, so whatever a restarted FFmpeg or a reconnected relay sends must come from them again, and
+// holding them (rather than "bind port 0, then release") means nothing else can be handed the ports.
 import dgram from 'node:dgram';
 
-function freeUdpPort(ip: string): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** A UDP socket bound to `port` (0: one the kernel picks) that does not keep the process alive. */
+export function bindUdp(port: number, ip = '127.0.0.1'): Promise<dgram.Socket> {
+  return new Promise<dgram.Socket>((resolve, reject) => {
     const s = dgram.createSocket('udp4');
     s.once('error', reject);
-    s.bind(0, ip, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
+    s.bind(port, ip, () => {
+      s.off('error', reject);
+      s.on('error', () => {}); // the owner adds its own handler; loopback sends have nothing to report
+      s.unref();
+      resolve(s);
     });
   });
 }
 
-export class SourcePorts {
-  readonly #held = new Set<number>();
-
-  async pair(ip = '127.0.0.1'): Promise<[number, number]> {
-    const take = async (): Promise<number> => {
-      for (let i = 0; i < 50; i++) {
-        const port = await freeUdpPort(ip);
-        if (!this.#held.has(port)) {
-          this.#held.add(port);
-          return port;
-        }
-      }
-      throw new Error('no free local UDP port for ingest');
-    };
-    return [await take(), await take()];
-  }
-
-  release(ports: readonly number[]): void {
-    for (const p of ports) this.#held.delete(p);
-  }
+/** Two held UDP sockets (RTP and RTCP) on ports the kernel picks. */
+export async function reserveUdpPair(ip = '127.0.0.1'): Promise<[dgram.Socket, dgram.Socket]> {
+  return [await bindUdp(0, ip), await bindUdp(0, ip)];
 }

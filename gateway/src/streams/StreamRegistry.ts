@@ -1,7 +1,6 @@
 // All configured cameras and their variants; where each one's Producer lives.
 import type { CameraConfig, Config } from '../../../config/schema.js';
 import { GatewayError } from '../errors.js';
-import { SourcePorts } from '../ingest/ports.js';
 import type { Logger } from '../log.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
 import { StreamVariant, type VariantName } from './StreamVariant.js';
@@ -19,7 +18,6 @@ export class StreamRegistry {
   readonly #variants = new Map<string, StreamVariant>();
 
   constructor(cameras: CameraConfig[], ingest: Config['ingest'], pool: WorkerPool, logger: Logger) {
-    const ports = new SourcePorts();
     cameras.forEach((cam, n) => {
       this.#cameras.set(cam.id, cam);
       const origin = pool.originFor(n);
@@ -36,7 +34,6 @@ export class StreamRegistry {
           alwaysOn: cam.alwaysOn && variant === 'main',
           ingest,
           origin,
-          ports,
           logger,
         });
         this.#variants.set(sv.id, sv);

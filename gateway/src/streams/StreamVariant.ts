@@ -12,12 +12,12 @@ import { GatewayError } from '../errors.js';
 import { backoffDelay } from '../ingest/backoff.js';
 import { FfmpegSource, type RestartReason } from '../ingest/FfmpegSource.js';
 import { ffmpegArgs, type IngestPlan, type RtpTarget, redact, urlSecrets } from '../ingest/ffmpegArgs.js';
-import type { SourcePorts } from '../ingest/ports.js';
+import { reserveUdpPair } from '../ingest/ports.js';
 import { type ProbeResult, probe } from '../ingest/probe.js';
 import { RtpContinuity } from '../ingest/RtpContinuity.js';
 import { planPacketIngest } from '../ingest/rtsp/plan.js';
 import { type Described, describe } from '../ingest/rtsp/RtspConnection.js';
-import { RtspPacketSource, reserveUdpPair, type SupervisedRtpSource } from '../ingest/rtsp/RtspPacketSource.js';
+import { RtspPacketSource, type SupervisedRtpSource } from '../ingest/rtsp/RtspPacketSource.js';
 import { parseSdp } from '../ingest/rtsp/sdp.js';
 import type { Logger } from '../log.js';
 import {
@@ -51,7 +51,6 @@ export interface StreamVariantOptions {
   ingestMode?: IngestMode;
   origin: MediaWorker;
   /** Where FFmpeg's fixed local ports come from (one pool per gateway, so no two streams share). */
-  ports: SourcePorts;
   logger: Logger;
 }
 
@@ -237,13 +236,19 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     this.#videoMode = transcode ? 'transcode' : 'copy';
     this.#fps = Math.round(v.fps) || 25;
     const profileLevelId = transcode ? '42e01f' : signalledProfileLevelId(v.profile);
-    this.#video = await this.#makeTrack('video', videoProducerCodec(profileLevelId), VIDEO_PT);
+    this.#video = await this.#makeTrack(
+      'video',
+      videoProducerCodec(profileLevelId),
+      VIDEO_PT,
+      await reserveUdpPair(),
+      true,
+    );
     const a = info.audio;
     if (this.opts.audio && a) {
       const codec: AudioCodec = a.codec === 'pcm_mulaw' ? 'pcmu' : a.codec === 'pcm_alaw' ? 'pcma' : 'opus';
       this.#audioMode = codec === 'opus' ? 'opus' : 'copy';
       const params = audioProducerCodec(codec);
-      this.#audio = await this.#makeTrack('audio', params, params.payloadType);
+      this.#audio = await this.#makeTrack('audio', params, params.payloadType, await reserveUdpPair(), true);
     }
     this.logger.info(
       {
@@ -331,17 +336,16 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
       cameraProfile = info?.video?.profile ?? '';
     }
     const profileLevelId = signalledProfileLevelId(cameraProfile);
-    // The relay's local ports are bound here and held for the stream's life (see reserveUdpPair).
+    // The relay's local sockets are bound here and held for the stream's life (see ports.ts).
     const a = this.opts.audio ? plan.audio : undefined;
     const videoSockets = await reserveUdpPair();
     const audioSockets = a ? await reserveUdpPair() : undefined;
-    const ports = (p: [dgram.Socket, dgram.Socket]): [number, number] => [p[0].address().port, p[1].address().port];
-    this.#video = await this.#makeTrack('video', videoProducerCodec(profileLevelId), VIDEO_PT, ports(videoSockets));
+    this.#video = await this.#makeTrack('video', videoProducerCodec(profileLevelId), VIDEO_PT, videoSockets, false);
     let audioCodec: AudioCodec | undefined;
     if (a && audioSockets) {
       audioCodec = a.codec;
       const params = audioProducerCodec(a.codec);
-      this.#audio = await this.#makeTrack('audio', params, params.payloadType, ports(audioSockets));
+      this.#audio = await this.#makeTrack('audio', params, params.payloadType, audioSockets, false);
     }
     this.logger.info(
       {
@@ -391,7 +395,8 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     kind: types.MediaKind,
     codec: types.RtpCodecParameters,
     payloadType: number,
-    localPorts?: [number, number],
+    sockets: [dgram.Socket, dgram.Socket],
+    ffmpeg: boolean,
   ): Promise<Track> {
     const transport = await this.opts.origin.router.createPlainTransport({
       listenIp: { ip: '127.0.0.1' },
@@ -404,18 +409,17 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
       rtpParameters: { codecs: [codec], encodings: [{ ssrc }] },
       appData: { stream: this.opts.streamId, variant: this.opts.variant },
     });
-    const [localRtpPort, localRtcpPort] = localPorts ?? (await this.opts.ports.pair());
     const target: RtpTarget = {
       ip: '127.0.0.1',
       rtpPort: transport.tuple.localPort,
       rtcpPort: transport.rtcpTuple?.localPort ?? transport.tuple.localPort,
-      localRtpPort,
-      localRtcpPort,
+      localRtpPort: sockets[0].address().port,
+      localRtcpPort: sockets[1].address().port,
       ssrc,
       payloadType,
     };
-    // The packet relay rewrites its packets itself; FFmpeg's go through RtpContinuity.
-    const continuity = localPorts ? undefined : await RtpContinuity.open(target, codec.clockRate);
+    // The packet relay sends from the sockets itself; FFmpeg's packets go through RtpContinuity.
+    const continuity = ffmpeg ? await RtpContinuity.open(target, codec.clockRate, sockets) : undefined;
     return { transport, producer, target, ...(continuity ? { continuity } : {}) };
   }
 
@@ -517,8 +521,6 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
       t?.continuity?.close();
       t?.transport.close();
     }
-    const held = [this.#video, this.#audio].flatMap((t) => (t ? [t.target.localRtpPort, t.target.localRtcpPort] : []));
-    this.opts.ports.release(held);
     this.#setState('idle');
   }
 }

@@ -26,14 +26,7 @@ import { fragmentH264, HAS_PPS, HAS_SPS, IDR_START, inspectH264, parameterSets, 
 import { parseSession, parseTransport } from './message.js';
 import { planPacketIngest } from './plan.js';
 import { type Described, describe, type RtspConnection, RtspError } from './RtspConnection.js';
-import {
-  findSenderReport,
-  ReceiverStats,
-  wantsKeyframe,
-  writePli,
-  writeReceiverReport,
-  writeSenderReport,
-} from './rtcp.js';
+import { findSenderReport, ReceiverStats, wantsKeyframe, writePli, writeReceiverReport } from './rtcp.js';
 import { isRtp, payloadEnd, payloadOffset, RTP_HEADER, RtpRewriter, writeRtpHeader } from './rtp.js';
 import { controlUrl, parseSdp } from './sdp.js';
 
@@ -46,7 +39,7 @@ export interface SupervisedRtpSource extends RtpSource {
 export interface PacketTrackTarget {
   target: RtpTarget;
   /**
-   * Sockets already bound to target.localRtpPort and localRtcpPort (see reserveUdpPair); the source
+   * Sockets already bound to target.localRtpPort and localRtcpPort (see ports.ts); the source
    * keeps them until close(). Without them it binds those ports itself on the first start.
    */
   sockets?: [dgram.Socket, dgram.Socket] | undefined;
@@ -613,14 +606,10 @@ export class RtspPacketSource extends EventEmitter<RtpSourceEvents> implements S
 
   #onRtcp(t: Track, buf: Buffer, off: number, len: number, now: number): void {
     const sr = findSenderReport(buf, off, len);
-    if (!sr || sr.ssrc !== t.rewriter.inSsrc || !t.fwdRtcp) return;
+    const n = sr && t.fwdRtcp ? t.rewriter.senderReport(t.srBuf, sr) : 0;
+    if (!sr || !n) return;
     t.stats.onSenderReport(sr, now);
-    const n = writeSenderReport(t.srBuf, {
-      ...sr,
-      ssrc: t.spec.target.ssrc,
-      rtpTs: t.rewriter.mapTimestamp(sr.rtpTs),
-    });
-    t.fwdRtcp.send(t.srBuf, 0, n);
+    t.fwdRtcp?.send(t.srBuf, 0, n);
   }
 
   #sendReceiverReports(s: Session): void {
@@ -690,25 +679,6 @@ export class RtspPacketSource extends EventEmitter<RtpSourceEvents> implements S
       if (this.#wanted && !this.#session && !this.#stopping) void this.#run();
     }, delayMs);
   }
-}
-
-/**
- * Two UDP sockets bound to ports the kernel picks and held: unlike "bind port 0, then release",
- * no other stream of this process (or anything else) can be handed the same ports.
- */
-export async function reserveUdpPair(ip = '127.0.0.1'): Promise<[dgram.Socket, dgram.Socket]> {
-  const bind = () =>
-    new Promise<dgram.Socket>((resolve, reject) => {
-      const s = dgram.createSocket('udp4');
-      s.once('error', reject);
-      s.bind(0, ip, () => {
-        s.off('error', reject);
-        s.on('error', () => {}); // replaced by the source's handler once it connects
-        s.unref(); // a held port must not keep the process alive
-        resolve(s);
-      });
-    });
-  return [await bind(), await bind()];
 }
 
 /** Two UDP sockets for RTP and RTCP from the camera, on an even/odd port pair when one is found. */

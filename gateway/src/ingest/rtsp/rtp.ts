@@ -10,6 +10,8 @@
 // ones move up by as many. Packets that arrive late from before the latest insertion keep the old
 // offset (reordering across two insertions in a row is not undone: over RTSP/TCP there is none).
 
+import { type SenderReport, writeSenderReport } from './rtcp.js';
+
 export const RTP_HEADER = 12;
 const LATE_WINDOW = 1024;
 
@@ -69,6 +71,15 @@ export class RtpRewriter {
   /** A camera RTP timestamp in the output timeline (for sender reports). */
   mapTimestamp(ts: number): number {
     return (ts + this.#tsOffset) >>> 0;
+  }
+
+  /**
+   * Writes the input stream's sender report `sr` at out[0] as the output stream's (SSRC and RTP
+   * timestamp mapped) and returns its length; 0 when `sr` is of another stream.
+   */
+  senderReport(out: Buffer, sr: SenderReport): number {
+    if (sr.ssrc !== this.#inSsrc) return 0;
+    return writeSenderReport(out, { ...sr, ssrc: this.ssrc, rtpTs: this.mapTimestamp(sr.rtpTs) });
   }
 
   /** The last sequence number sent (for tests and logs). */

@@ -18,6 +18,9 @@ import { StreamRegistry } from './streams/StreamRegistry.js';
 
 export const DEFAULT_WEB_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web-client/dist');
 
+/** How long close() lets HTTP answers in flight finish before it cuts their connections. */
+const CLOSE_GRACE_MS = 2000;
+
 export interface GatewayOptions {
   config: Config;
   cameras: CameraConfig[];
@@ -112,7 +115,10 @@ export class Gateway {
     if (this.#closed) return;
     this.#closed = true;
     this.signaling.close();
+    // Answers in flight may finish; a client that holds its connection past that is cut.
+    const cut = setTimeout(() => this.app.server.closeAllConnections(), CLOSE_GRACE_MS);
     await this.app.close();
+    clearTimeout(cut);
     await this.streams.close();
     this.pool.close();
     this.closeExtras();
@@ -120,13 +126,21 @@ export class Gateway {
   }
 }
 
+/** Whether Redis answers PING within 500 ms; a Redis that accepts and never answers counts as down. */
 async function redisReachable(redis: Redis): Promise<boolean> {
-  try {
+  const check = async () => {
     if (redis.status === 'wait' || redis.status === 'end') await redis.connect();
-    return (
-      (await Promise.race([redis.ping(), new Promise<string>((r) => setTimeout(() => r('timeout'), 500))])) === 'PONG'
-    );
+    return (await redis.ping()) === 'PONG';
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((r) => {
+    timer = setTimeout(() => r(false), 500);
+  });
+  try {
+    return await Promise.race([check(), timeout]);
   } catch {
     return false;
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -42,6 +42,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: 64 * 1024,
   });
 
+  // On close, Node ends idle keep-alive connections, but one with a request in flight stays open
+  // after its answer for keepAliveTimeout (72 s): answers sent while closing end their connection.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
+
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const e = err instanceof GatewayError ? err : err.validation ? new GatewayError('E_BAD_REQUEST', err.message) : err;
     const pub = publicError(e);

@@ -7,6 +7,7 @@
 //   janus    clock frames → RTSP (UDP) → Janus streaming plugin → WebRTC → Chromium
 //   relay    as gateway, with the camera's `ingest: packet` (the packet-level RTSP relay, RTSP over TCP)
 //   relay-udp  the same relay pulling RTP over UDP, as Janus does (opt-in)
+//   relay-low  the relay, watched with `latency: 'low'` (playout-delay 0: no smoothing delay)
 // Run: npm run bench:delay   (BENCH_DELAY_ROUNDS=5 BENCH_DELAY_SECONDS=8 BENCH_DELAY_PATHS=floor,gateway,janus,relay)
 import type { Browser } from 'playwright-core';
 import { type Stack, startStack, waitFor } from '../tests/support/stack.js';
@@ -30,8 +31,8 @@ import {
 } from './lib/report.js';
 import type { ReceiverStats } from './web/clockViewer.js';
 
-export type DelayPath = 'floor' | 'gateway' | 'janus' | 'relay' | 'relay-udp';
-const ALL_PATHS: DelayPath[] = ['floor', 'gateway', 'janus', 'relay', 'relay-udp'];
+export type DelayPath = 'floor' | 'gateway' | 'janus' | 'relay' | 'relay-udp' | 'relay-low';
+const ALL_PATHS: DelayPath[] = ['floor', 'gateway', 'janus', 'relay', 'relay-udp', 'relay-low'];
 
 export interface DelayOptions {
   rounds: number;
@@ -89,6 +90,9 @@ export interface DelayResult {
   relayOverFloorP50Ms: number | null;
   /** Packet relay p50 minus Janus' p50, with a 95 % bootstrap interval over the runs. */
   relayVsJanusP50: { diff: number; ci95: [number, number] } | null;
+  /** The same two for the relay watched with latency 'low'. */
+  relayLowOverFloorP50Ms?: number | null;
+  relayLowVsJanusP50?: { diff: number; ci95: [number, number] } | null;
   runs: DelayRun[];
   targets: Record<string, string>;
 }
@@ -96,7 +100,7 @@ export interface DelayResult {
 export const CLOCK_CAMERA = { clock: true, width: 640, height: 360, fps: 25, gop: 25, bitrateKbps: 1000 } as const;
 
 export function delayOptionsFromEnv(): DelayOptions {
-  const paths = (process.env['BENCH_DELAY_PATHS'] ?? 'floor,gateway,janus,relay')
+  const paths = (process.env['BENCH_DELAY_PATHS'] ?? 'floor,gateway,janus,relay,relay-low')
     .split(',')
     .map((p) => p.trim())
     .filter((p): p is DelayPath => (ALL_PATHS as string[]).includes(p));
@@ -124,7 +128,7 @@ export async function runDelay(opts: DelayOptions): Promise<DelayResult> {
       cameras: [
         { id: 'clock', ...CLOCK_CAMERA, alwaysOn: true },
         { id: 'clock-janus', ...CLOCK_CAMERA },
-        ...(opts.paths.includes('relay') ? [relayCamera] : []),
+        ...(opts.paths.includes('relay') || opts.paths.includes('relay-low') ? [relayCamera] : []),
         ...(opts.paths.includes('relay-udp') ? [relayUdpCamera] : []),
       ],
       config: { log: { level: 'warn' } },
@@ -142,7 +146,7 @@ export async function runDelay(opts: DelayOptions): Promise<DelayResult> {
     }
     await waitFor('gateway ingest of the clock camera', () => sv.state === 'live', 30_000);
     for (const path of ['relay', 'relay-udp'] as const) {
-      if (!opts.paths.includes(path)) continue;
+      if (!opts.paths.includes(path) && !(path === 'relay' && opts.paths.includes('relay-low'))) continue;
       const relay = s.gateway.streams.get(`clock-${path}`, 'main');
       await waitFor(`packet relay (${path}) of the clock camera`, () => relay.state === 'live', 30_000);
     }
@@ -158,10 +162,11 @@ export async function runDelay(opts: DelayOptions): Promise<DelayResult> {
         const origin = path === 'floor' ? floor!.origin : path === 'janus' ? janus!.origin : s.base;
         const page = await ViewerPage.open(browser, origin);
         try {
-          const relay = path === 'relay' || path === 'relay-udp';
+          const relay = path === 'relay' || path === 'relay-udp' || path === 'relay-low';
           const mode = relay ? 'gateway' : path;
-          const stream = path === 'janus' ? '1' : relay ? `clock-${path}` : 'clock';
-          await page.join({ mode, stream, token, clock: true });
+          const stream =
+            path === 'janus' ? '1' : path === 'relay-low' ? 'clock-relay' : relay ? `clock-${path}` : 'clock';
+          await page.join({ mode, stream, token, clock: true, ...(path === 'relay-low' ? { latency: 'low' } : {}) });
           await sleep(opts.warmupSeconds * 1000);
           await page.reset();
           const busy = machineBusy(opts.seconds * 1000);
@@ -222,6 +227,7 @@ function summarizeDelay(options: DelayOptions, runs: DelayRun[], pooled: Map<Del
   const f = p50('floor');
   const j = p50('janus');
   const r = p50('relay');
+  const rl = p50('relay-low');
   const runP50s = (path: DelayPath) =>
     runs.filter((x) => x.path === path && x.present.p50 !== null).map((x) => x.present.p50 as number);
   return {
@@ -239,6 +245,8 @@ function summarizeDelay(options: DelayOptions, runs: DelayRun[], pooled: Map<Del
     gatewayOverJanusP50Ratio: g !== null && j ? round(g / j, 2) : null,
     relayOverFloorP50Ms: r !== null && f !== null ? round(r - f) : null,
     relayVsJanusP50: medianDifference(runP50s('relay'), runP50s('janus')),
+    relayLowOverFloorP50Ms: rl !== null && f !== null ? round(rl - f) : null,
+    relayLowVsJanusP50: medianDifference(runP50s('relay-low'), runP50s('janus')),
     runs,
     targets: {
       p50: '≤ 60 ms',
@@ -277,6 +285,11 @@ if (isMain(import.meta.url)) {
   console.log(
     `relay − floor at p50: ${result.relayOverFloorP50Ms ?? '–'} ms; relay − janus at p50: ` +
       (rj ? `${rj.diff} ms (95% CI ${rj.ci95[0]} … ${rj.ci95[1]})` : '–'),
+  );
+  const rlj = result.relayLowVsJanusP50;
+  console.log(
+    `relay-low − floor at p50: ${result.relayLowOverFloorP50Ms ?? '–'} ms; relay-low − janus at p50: ` +
+      (rlj ? `${rlj.diff} ms (95% CI ${rlj.ci95[0]} … ${rlj.ci95[1]})` : '–'),
   );
   writeResult('delay', result);
   process.exit(0);

@@ -107,6 +107,59 @@ function patchWebRtcServer(text, file) {
   );
 }
 
+// The project's feature backport: proxy the playout-delay RTP header extension from a Producer to
+// its Consumers, as upstream does since mediasoup PR #1412 (3.14). The ingest stamps it and a
+// viewer that asks for low latency negotiates it; others ignore it. Mapped id 14, as upstream.
+const PLAYOUT_DELAY_URI = 'http://www.webrtc.org/experiments/rtp-hdrext/playout-delay';
+const playoutDelayPatches = {
+  'include/RTC/RtpDictionaries.hpp': (t, f) =>
+    replaceOnce(
+      t,
+      '\t\t\tABS_CAPTURE_TIME       = 13,\n',
+      '\t\t\tABS_CAPTURE_TIME       = 13,\n\t\t\tPLAYOUT_DELAY          = 14,\n',
+      f,
+    ),
+  'src/RTC/RtpDictionaries/RtpHeaderExtensionUri.cpp': (t, f) =>
+    replaceOnce(
+      t,
+      'RtpHeaderExtensionUri::Type::ABS_CAPTURE_TIME       },\n',
+      `RtpHeaderExtensionUri::Type::ABS_CAPTURE_TIME       },\n\t\t{ "${PLAYOUT_DELAY_URI}", RtpHeaderExtensionUri::Type::PLAYOUT_DELAY },\n`,
+      f,
+    ),
+  'include/RTC/RtpHeaderExtensionIds.hpp': (t, f) =>
+    replaceOnce(
+      t,
+      '\t\tuint8_t absCaptureTime{ 0u };\n',
+      '\t\tuint8_t absCaptureTime{ 0u };\n\t\tuint8_t playoutDelay{ 0u };\n',
+      f,
+    ),
+  'src/RTC/Producer.cpp': (t, f) => {
+    const idOf =
+      '\t\t\tif (this->rtpHeaderExtensionIds.absCaptureTime == 0u && exten.type == RTC::RtpHeaderExtensionUri::Type::ABS_CAPTURE_TIME)\n\t\t\t{\n\t\t\t\tthis->rtpHeaderExtensionIds.absCaptureTime = exten.id;\n\t\t\t}\n';
+    let out = replaceOnce(
+      t,
+      idOf,
+      `${idOf}\n\t\t\tif (this->rtpHeaderExtensionIds.playoutDelay == 0u && exten.type == RTC::RtpHeaderExtensionUri::Type::PLAYOUT_DELAY)\n\t\t\t{\n\t\t\t\tthis->rtpHeaderExtensionIds.playoutDelay = exten.id;\n\t\t\t}\n`,
+      f,
+    );
+    // In MangleRtpPacket, before the last (toffset) proxy of video packets.
+    out = replaceOnce(
+      out,
+      '\t\t\t\t// Proxy urn:ietf:params:rtp-hdrext:toffset.\n',
+      '\t\t\t\t// Proxy http://www.webrtc.org/experiments/rtp-hdrext/playout-delay.\n' +
+        '\t\t\t\textenValue = packet->GetExtension(this->rtpHeaderExtensionIds.playoutDelay, extenLen);\n\n' +
+        '\t\t\t\tif (extenValue)\n\t\t\t\t{\n' +
+        '\t\t\t\t\tstd::memcpy(bufferPtr, extenValue, extenLen);\n\n' +
+        '\t\t\t\t\textensions.emplace_back(\n' +
+        '\t\t\t\t\t  static_cast<uint8_t>(RTC::RtpHeaderExtensionUri::Type::PLAYOUT_DELAY), extenLen, bufferPtr);\n\n' +
+        '\t\t\t\t\tbufferPtr += extenLen;\n\t\t\t\t}\n\n' +
+        '\t\t\t\t// Proxy urn:ietf:params:rtp-hdrext:toffset.\n',
+      f,
+    );
+    return out;
+  },
+};
+
 function run(step, cmd, args, opts, hint) {
   log(`${step}: ${cmd} ${args.join(' ')}`);
   try {
@@ -141,6 +194,7 @@ const edit = (rel, fn) => {
 edit('meson.build', (t, f) => patchMeson(t, f, true));
 edit('deps/libwebrtc/meson.build', (t, f) => patchMeson(t, f, false));
 edit('src/RTC/WebRtcServer.cpp', patchWebRtcServer);
+for (const [rel, fn] of Object.entries(playoutDelayPatches)) edit(rel, fn);
 
 const hint =
   'install the -dev libraries: libssl-dev libuv1-dev libsrtp2-dev libusrsctp-dev libabsl-dev nlohmann-json3-dev (scripts/setup.sh does), then run again.';

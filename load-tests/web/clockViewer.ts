@@ -14,6 +14,8 @@ export interface JoinOptions {
   token?: string;
   /** Decode the clock in every frame. */
   clock: boolean;
+  /** gateway: the consume request's latency ('low': playout-delay 0). */
+  latency?: 'smooth' | 'low';
   timeoutMs?: number;
 }
 
@@ -207,6 +209,7 @@ async function joinGateway(
     stream: o.stream,
     variant: 'main',
     rtpCapabilities: device.rtpCapabilities,
+    ...(o.latency ? { latency: o.latency } : {}),
   });
   const consumers: types.Consumer[] = [];
   for (const c of res.consumers) consumers.push(await transport.consume(c));

@@ -7,6 +7,7 @@ import type { AuditRecord } from '../../gateway/src/audit/AuditLog.js';
 import type { Capacity } from '../../gateway/src/capacity/Capacity.js';
 import { GatewayError } from '../../gateway/src/errors.js';
 import type { Logger } from '../../gateway/src/log.js';
+import { PLAYOUT_DELAY } from '../../gateway/src/media/codecs.js';
 import type { MediaWorker, WorkerPool } from '../../gateway/src/media/WorkerPool.js';
 import type { StreamRegistry } from '../../gateway/src/streams/StreamRegistry.js';
 import type { StreamState, StreamVariant, VariantName } from '../../gateway/src/streams/StreamVariant.js';
@@ -101,7 +102,7 @@ export class ViewerSession {
       await this.#transport(transportId).transport.connect({ dtlsParameters: dtlsParameters as types.DtlsParameters });
       return {};
     },
-    consume: async ({ transportId, stream, variant, rtpCapabilities }) => {
+    consume: async ({ transportId, stream, variant, rtpCapabilities, latency }) => {
       const claims = this.#requireAuth();
       if (!streamAllowed(claims, stream))
         throw new GatewayError('E_FORBIDDEN_STREAM', `this token may not watch "${stream}"`);
@@ -110,7 +111,8 @@ export class ViewerSession {
       }
       const { transport, worker } = this.#transport(transportId);
       const sv = this.deps.streams.get(stream, (variant ?? 'main') as VariantName);
-      const caps = rtpCapabilities as types.RtpCapabilities;
+      // Packets carry the playout-delay stamp; only a consumer that negotiates it applies it.
+      const caps = withoutPlayoutDelayUnless(latency === 'low', rtpCapabilities as types.RtpCapabilities);
       this.deps.capacity.admit(sv, worker);
       const producers = await sv.acquire();
       const view: View = {
@@ -307,4 +309,9 @@ export class ViewerSession {
     for (const v of [...this.#views]) this.#endView(v, reason);
     for (const { transport } of this.#transports.values()) transport.close();
   }
+}
+
+function withoutPlayoutDelayUnless(low: boolean, caps: types.RtpCapabilities): types.RtpCapabilities {
+  if (low || !caps.headerExtensions) return caps;
+  return { ...caps, headerExtensions: caps.headerExtensions.filter((e) => e.uri !== PLAYOUT_DELAY.uri) };
 }

@@ -36,6 +36,11 @@ export const Methods = {
       stream: Id,
       variant: T.Optional(Variant),
       rtpCapabilities: T.Object({ codecs: T.Optional(T.Array(T.Object({}))) }),
+      /**
+       * 'smooth' (default): the browser's own playout smoothing. 'low': each frame is shown as soon
+       * as it is decoded (playout-delay 0), for steady networks such as the Command Center's LAN.
+       */
+      latency: T.Optional(T.Union([T.Literal('smooth'), T.Literal('low')])),
     },
     { additionalProperties: false },
   ),

@@ -7,11 +7,17 @@ import { sleep, waitFor } from './stack.js';
 export const probe = (page: Page): Promise<PlayerProbe> =>
   page.evaluate(() => (window as unknown as { cctvPlayer: PlayerProbe }).cctvPlayer);
 
-/** A new window on the player page of `stream`; page errors go to the test's output. */
-export async function openPlayer(browser: Browser, base: string, token: string, stream: string): Promise<Page> {
+/** A new window on the player page of `stream` (`query`: more options, e.g. `&latency=low`); page errors go to the test's output. */
+export async function openPlayer(
+  browser: Browser,
+  base: string,
+  token: string,
+  stream: string,
+  query = '',
+): Promise<Page> {
   const page = await browser.newPage();
   page.on('pageerror', (e) => console.error('[pageerror]', e.message));
-  await page.goto(`${base}/?token=${token}&stream=${stream}`);
+  await page.goto(`${base}/?token=${token}&stream=${stream}${query}`);
   return page;
 }
 

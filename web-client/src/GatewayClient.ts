@@ -50,6 +50,18 @@ export interface ClientOptions {
   burst?: number;
   /** A request without an answer in this time fails with E_TIMEOUT. */
   requestTimeoutMs?: number;
+  /**
+   * 'smooth' (default): the browser smooths playout. 'low': each frame is shown as soon as it is
+   * decoded (about 10–20 ms sooner), for steady networks such as the Command Center's LAN.
+   */
+  latency?: Latency;
+}
+
+export type Latency = 'smooth' | 'low';
+
+/** The page's `?latency=low` choice (anything else is the default, smooth). */
+export function latencyParam(params = new URLSearchParams(location.search)): Latency {
+  return params.get('latency') === 'low' ? 'low' : 'smooth';
 }
 
 type Listener = (data: Record<string, unknown>) => void;
@@ -142,6 +154,7 @@ export class GatewayClient {
       ratePerSec: opts.ratePerSec ?? 15,
       burst: opts.burst ?? 30,
       requestTimeoutMs: opts.requestTimeoutMs ?? 20_000,
+      latency: opts.latency ?? 'smooth',
     };
     this.#tokens = this.#opts.burst;
   }
@@ -478,6 +491,7 @@ export class GatewayClient {
       stream: w.stream,
       variant: w.variant,
       rtpCapabilities: (this.#device as Device).rtpCapabilities as unknown as Record<string, unknown>,
+      latency: this.#opts.latency,
     })) as { variant: Variant; consumers: types.ConsumerOptions[] };
     if (gen !== this.#generation) throw new GatewayError('E_NETWORK', 'connection lost while starting the stream');
     if (w.closed) {

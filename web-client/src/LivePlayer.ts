@@ -27,6 +27,8 @@ export interface PlayerProbe {
   error: string | null;
   framesDecoded: number;
   codec: string | null;
+  /** Average time a frame waits in the browser's jitter buffer (ms), from the last stats sample. */
+  jitterBufferMs: number | null;
   requestedAt: number | null;
   firstFrameAt: number | null;
 }
@@ -58,6 +60,7 @@ export class LivePlayer extends EventTarget {
     error: null,
     framesDecoded: 0,
     codec: null,
+    jitterBufferMs: null,
     requestedAt: null,
     firstFrameAt: null,
   };
@@ -155,6 +158,7 @@ export class LivePlayer extends EventTarget {
       error: null,
       framesDecoded: 0,
       codec: null,
+      jitterBufferMs: null,
       requestedAt: null,
       firstFrameAt: null,
     });
@@ -272,6 +276,7 @@ export class LivePlayer extends EventTarget {
       if (s) {
         this.stats = s;
         this.probe.codec = s.codec;
+        this.probe.jitterBufferMs = s.jitterBufferMs;
         this.#dispatch('stats', { stats: s });
       }
     }

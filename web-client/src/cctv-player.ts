@@ -139,7 +139,9 @@ export class CctvPlayerElement extends HTMLElement {
 
   #ensure(): void {
     if (this.#player) return;
-    const client = new GatewayClient(GatewayClient.defaultUrl(this.gateway), this.token);
+    const client = new GatewayClient(GatewayClient.defaultUrl(this.gateway), this.token, {
+      latency: this.getAttribute('latency') === 'low' ? 'low' : 'smooth',
+    });
     this.#client = client;
     const player = new LivePlayer(client, this.#video);
     this.#player = player;

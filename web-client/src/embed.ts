@@ -1,5 +1,6 @@
 // The iframe embed (/embed/<stream>?token=...): one <cctv-player> filling the frame. Same origin as
-// the gateway, so it needs no allowedOrigins entry. Options: &variant=sub (data saver), &stats=1.
+// the gateway, so it needs no allowedOrigins entry. Options: &variant=sub (data saver), &stats=1,
+// &latency=low (no smoothing delay, for steady networks).
 import type { CctvPlayerElement } from './cctv-player.js';
 import { defineCctvPlayer } from './cctv-player.js';
 
@@ -13,6 +14,7 @@ el.setAttribute('stream', stream);
 el.setAttribute('token', params.get('token') ?? '');
 if (params.get('variant') === 'sub') el.setAttribute('variant', 'sub');
 if (params.get('stats') === '1') el.setAttribute('stats', '');
+if (params.get('latency') === 'low') el.setAttribute('latency', 'low');
 document.body.append(el);
 // The same probe as the gateway's own player page, for tests and the console.
 (window as unknown as { cctvPlayer: unknown }).cctvPlayer = el.probe;

@@ -5,7 +5,7 @@
 // picture stays up until main's first frame is rendered, then they swap, without a black gap.
 
 import { emblem, h, icon, normalise, takeToken } from './dom.js';
-import { GatewayClient, type GatewayError, type StreamSummary, type Variant } from './GatewayClient.js';
+import { GatewayClient, type GatewayError, latencyParam, type StreamSummary, type Variant } from './GatewayClient.js';
 import { LivePlayer, type PlayerState } from './LivePlayer.js';
 import { CITY, errorText, ORG, STATE_LABEL, stateTone } from './labels.js';
 import { STAGE_CSS, Stage } from './stage.js';
@@ -312,7 +312,7 @@ class Wall {
   }
 
   #newClient(): GatewayClient {
-    const c = new GatewayClient(GatewayClient.defaultUrl(), this.token);
+    const c = new GatewayClient(GatewayClient.defaultUrl(), this.token, { latency: latencyParam() });
     c.on('state', () => this.renderCounts());
     this.clients.push(c);
     return c;
@@ -592,7 +592,7 @@ class Wall {
 export function startWall(): void {
   // ?perConnection=N: tiles per signaling connection (default 30), e.g. to try a big wall's sharding.
   const per = Number(new URLSearchParams(location.search).get('perConnection')) || TILES_PER_CONNECTION;
-  const token = takeToken([]);
+  const token = takeToken(['latency']);
   document.head.append(h('style', {}, STAGE_CSS));
   const wall = new Wall(token, Math.max(1, Math.min(TILES_PER_CONNECTION, per)));
   const w = window as unknown as { cctvWall: () => WallSnapshot; cctvSetToken: (t: string) => Promise<void> };

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import type { RtpTarget } from './ffmpegArgs.js';
 import { bindUdp } from './ports.js';
 import { findSenderReport } from './rtsp/rtcp.js';
-import { isRtp, RtpRewriter } from './rtsp/rtp.js';
+import { isRtp, RtpRewriter, stampVideo } from './rtsp/rtp.js';
 
 export class RtpContinuity {
   readonly #rewriter: RtpRewriter;
@@ -21,6 +21,7 @@ export class RtpContinuity {
   private constructor(
     readonly target: RtpTarget,
     clockRate: number,
+    video: boolean,
     recvRtp: dgram.Socket,
     recvRtcp: dgram.Socket,
     fwdRtp: dgram.Socket,
@@ -38,7 +39,7 @@ export class RtpContinuity {
     recvRtp.on('message', (msg) => {
       if (!isRtp(msg, 0, msg.length)) return;
       this.#rewriter.rewrite(msg, 0, performance.now());
-      fwdRtp.send(msg, target.rtpPort, target.ip);
+      fwdRtp.send(video ? stampVideo(msg, 0, msg.length) : msg, target.rtpPort, target.ip);
     });
     recvRtcp.on('message', (msg) => {
       const sr = findSenderReport(msg, 0, msg.length);
@@ -50,10 +51,11 @@ export class RtpContinuity {
   /** Where FFmpeg should send (its own local ports left to the system). */
   readonly ffmpegTarget: RtpTarget;
 
-  /** `forward`: the held sockets bound to target.localRtpPort and localRtcpPort. */
+  /** `forward`: the held sockets bound to target.localRtpPort and localRtcpPort. Video is stamped (stampVideo). */
   static async open(
     target: RtpTarget,
     clockRate: number,
+    video: boolean,
     forward: [dgram.Socket, dgram.Socket],
   ): Promise<RtpContinuity> {
     const recvRtp = await bindUdp(0);
@@ -61,7 +63,7 @@ export class RtpContinuity {
       recvRtp.close();
       throw err;
     });
-    return new RtpContinuity(target, clockRate, recvRtp, recvRtcp, ...forward);
+    return new RtpContinuity(target, clockRate, video, recvRtp, recvRtcp, ...forward);
   }
 
   /** A new FFmpeg starts: its first packet continues the numbering of the last one forwarded. */

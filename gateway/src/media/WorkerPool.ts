@@ -10,7 +10,7 @@ import os from 'node:os';
 import type { types } from 'mediasoup';
 import * as mediasoup from 'mediasoup';
 import type { Logger } from '../log.js';
-import { ROUTER_CODECS } from './codecs.js';
+import { PLAYOUT_DELAY, ROUTER_CODECS } from './codecs.js';
 
 export interface WorkerPoolOptions {
   workers: number;
@@ -57,6 +57,9 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
         appData: { index },
       });
       const router = await worker.createRouter({ mediaCodecs: ROUTER_CODECS });
+      // mediasoup 3.12 does not list playout-delay; the router's capabilities object is the one its
+      // transports read, so adding it here lets Producers and Consumers carry it.
+      router.rtpCapabilities.headerExtensions?.push({ ...PLAYOUT_DELAY });
       const port = opts.rtcPort > 0 ? opts.rtcPort + index : 0;
       const listen = (protocol: 'udp' | 'tcp') => ({
         protocol,

@@ -32,6 +32,20 @@ export const ROUTER_CODECS: types.RtpCodecCapability[] = [
   { kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2 },
 ];
 
+/**
+ * The playout-delay RTP header extension (min = max = 0: render each frame as soon as it is
+ * decoded, no smoothing delay). The ingest stamps it on every video packet and the worker proxies it
+ * (scripts/build-mediasoup-worker.mjs backports that); only a viewer that asks for low latency
+ * negotiates it, so others ignore it. Id 14 in the router, the Producers and on the wire.
+ */
+export const PLAYOUT_DELAY: types.RtpHeaderExtension = {
+  kind: 'video',
+  uri: 'http://www.webrtc.org/experiments/rtp-hdrext/playout-delay',
+  preferredId: 14,
+  preferredEncrypt: false,
+  direction: 'sendrecv',
+};
+
 /** ffprobe's profile name (or an SDP profile-level-id) to the profile-level-id browsers are told. */
 export function signalledProfileLevelId(profile: string): string {
   const p = profile.trim().toLowerCase();

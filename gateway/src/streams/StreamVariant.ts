@@ -23,6 +23,7 @@ import type { Logger } from '../log.js';
 import {
   type AudioCodec,
   audioProducerCodec,
+  PLAYOUT_DELAY,
   signalledProfileLevelId,
   ssrcFor,
   VIDEO_PT,
@@ -406,7 +407,12 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     const ssrc = ssrcFor(`${this.id}/${kind}`);
     const producer = await transport.produce({
       kind,
-      rtpParameters: { codecs: [codec], encodings: [{ ssrc }] },
+      rtpParameters: {
+        codecs: [codec],
+        encodings: [{ ssrc }],
+        // The ingest stamps every video packet with it (stampVideo).
+        ...(kind === 'video' ? { headerExtensions: [{ uri: PLAYOUT_DELAY.uri, id: PLAYOUT_DELAY.preferredId }] } : {}),
+      },
       appData: { stream: this.opts.streamId, variant: this.opts.variant },
     });
     const target: RtpTarget = {
@@ -419,7 +425,9 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
       payloadType,
     };
     // The packet relay sends from the sockets itself; FFmpeg's packets go through RtpContinuity.
-    const continuity = ffmpeg ? await RtpContinuity.open(target, codec.clockRate, sockets) : undefined;
+    const continuity = ffmpeg
+      ? await RtpContinuity.open(target, codec.clockRate, kind === 'video', sockets)
+      : undefined;
     return { transport, producer, target, ...(continuity ? { continuity } : {}) };
   }
 

@@ -27,7 +27,7 @@ import { parseSession, parseTransport } from './message.js';
 import { planPacketIngest } from './plan.js';
 import { type Described, describe, type RtspConnection, RtspError } from './RtspConnection.js';
 import { findSenderReport, ReceiverStats, wantsKeyframe, writePli, writeReceiverReport } from './rtcp.js';
-import { isRtp, payloadEnd, payloadOffset, RTP_HEADER, RtpRewriter, writeRtpHeader } from './rtp.js';
+import { isRtp, payloadEnd, payloadOffset, RTP_HEADER, RtpRewriter, stampVideo, writeRtpHeader } from './rtp.js';
 import { controlUrl, parseSdp } from './sdp.js';
 
 export interface SupervisedRtpSource extends RtpSource {
@@ -530,7 +530,7 @@ export class RtspPacketSource extends EventEmitter<RtpSourceEvents> implements S
       h.stapTurn ^= 1;
       writeRtpHeader(stap, t.spec.target.payloadType, false, seq, ts, t.spec.target.ssrc);
       seq = (seq + 1) & 0xffff;
-      fwd.send(stap);
+      fwd.send(stampVideo(stap, 0, stap.length));
       if (h.inserted++ === 0)
         this.#log.info('sending SPS/PPS before keyframes (the camera sends them only in its SDP)');
     }
@@ -543,11 +543,12 @@ export class RtspPacketSource extends EventEmitter<RtpSourceEvents> implements S
         const pkt = fragments[i] as Buffer;
         writeRtpHeader(pkt, t.spec.target.payloadType, marker && last, last ? own : seq, ts, t.spec.target.ssrc);
         seq = (seq + 1) & 0xffff;
-        fwd.send(pkt);
+        fwd.send(stampVideo(pkt, 0, pkt.length));
       }
       return;
     }
-    fwd.send(buf, off, len);
+    if (h) fwd.send(stampVideo(buf, off, len));
+    else fwd.send(buf, off, len);
   }
 
   /** FU-A fragments (RTP header room included) of an oversize packet's payload, or null. */

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { payloadEnd, payloadOffset, RtpRewriter, writeRtpHeader } from './rtp.js';
+import {
+  PLAYOUT_DELAY_BLOCK,
+  payloadEnd,
+  payloadOffset,
+  RtpRewriter,
+  withPlayoutDelay,
+  writeRtpHeader,
+} from './rtp.js';
 
 function packet(seq: number, ts: number, ssrc = 0xcafe, pt = 96, marker = false): Buffer {
   const b = Buffer.alloc(20, 0xab);
@@ -118,5 +125,39 @@ describe('header layout', () => {
     b[39] = 3; // 3 bytes of padding
     expect(payloadOffset(b, 0, 40)).toBe(12 + 8 + 4 + 4);
     expect(payloadEnd(b, 0, 40)).toBe(37);
+  });
+});
+
+describe('playout-delay stamp', () => {
+  it('adds one playout-delay element after the header and keeps the payload', () => {
+    const b = packet(7, 900, 0xcafe, 102, true);
+    b.fill(0x5a, 12);
+    const out = withPlayoutDelay(b, 0, b.length, 14, 0, 0);
+    expect(out.length).toBe(b.length + PLAYOUT_DELAY_BLOCK);
+    expect(out[0]).toBe(0x90); // X bit set
+    expect(out.subarray(1, 12)).toEqual(b.subarray(1, 12)); // marker, PT, seq, ts, SSRC
+    expect([...out.subarray(12, 20)]).toEqual([0xbe, 0xde, 0, 1, (14 << 4) | 2, 0, 0, 0]);
+    expect(payloadOffset(out, 0, out.length)).toBe(20);
+    expect(out.subarray(20)).toEqual(b.subarray(12));
+  });
+
+  it("encodes min and max in 10 ms steps, replaces the camera's own extension, keeps CSRCs and padding", () => {
+    const b = Buffer.alloc(12 + 4 + 8 + 6, 0);
+    b[0] = 0x80 | 0x20 | 0x10 | 1; // padding, extension, 1 CSRC
+    b.writeUInt32BE(0x11223344, 12); // the CSRC
+    b.writeUInt16BE(0xbede, 16);
+    b.writeUInt16BE(1, 18); // the camera's extension: 1 word
+    b.writeUInt32BE(0x10ff0000, 20);
+    b[24] = 0x77; // payload: 3 bytes, then 3 bytes of padding
+    b[25] = 0x78;
+    b[26] = 0x79;
+    b[29] = 3;
+    const out = withPlayoutDelay(b, 0, b.length, 14, 100, 2000);
+    expect(out.readUInt32BE(12)).toBe(0x11223344);
+    // min 10 units, max 200 units: 0x00a | 0x0c8 in 12 bits each
+    expect([...out.subarray(20, 24)]).toEqual([(14 << 4) | 2, 0x00, 0xa0, 0xc8]);
+    expect(payloadOffset(out, 0, out.length)).toBe(24);
+    expect(payloadEnd(out, 0, out.length)).toBe(27);
+    expect([...out.subarray(24, 27)]).toEqual([0x77, 0x78, 0x79]);
   });
 });

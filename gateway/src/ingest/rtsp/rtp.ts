@@ -10,6 +10,7 @@
 // ones move up by as many. Packets that arrive late from before the latest insertion keep the old
 // offset (reordering across two insertions in a row is not undone: over RTSP/TCP there is none).
 
+import { PLAYOUT_DELAY } from '../../media/codecs.js';
 import { type SenderReport, writeSenderReport } from './rtcp.js';
 
 export const RTP_HEADER = 12;
@@ -150,4 +151,42 @@ export function writeRtpHeader(buf: Buffer, pt: number, marker: boolean, seq: nu
   buf.writeUInt16BE(seq & 0xffff, 2);
   buf.writeUInt32BE(ts >>> 0, 4);
   buf.writeUInt32BE(ssrc >>> 0, 8);
+}
+
+/** Bytes a one-byte-header extension block with one playout-delay element takes. */
+export const PLAYOUT_DELAY_BLOCK = 8;
+
+/**
+ * A copy of the RTP packet at buf[off, off + len) whose header extension is one playout-delay
+ * element (id `id`, min and max in ms, 10 ms steps), in place of any the packet had. Padding
+ * passes through. The copy comes from Node's buffer pool; `buf` is left as it was.
+ */
+export function withPlayoutDelay(
+  buf: Buffer,
+  off: number,
+  len: number,
+  id: number,
+  minMs: number,
+  maxMs: number,
+): Buffer {
+  const p = payloadOffset(buf, off, len);
+  if (p < 0) return buf.subarray(off, off + len);
+  const head = RTP_HEADER + 4 * ((buf[off] as number) & 0x0f);
+  const out = Buffer.allocUnsafe(head + PLAYOUT_DELAY_BLOCK + len - p);
+  buf.copy(out, 0, off, off + head);
+  out[0] = (buf[off] as number) | 0x10;
+  const min = Math.min(0xfff, Math.round(minMs / 10));
+  const max = Math.min(0xfff, Math.round(maxMs / 10));
+  out.writeUInt32BE(0xbede0001, head); // one-byte header profile, one 32-bit word follows
+  out[head + 4] = (id << 4) | 2; // 3 bytes of data
+  out[head + 5] = min >> 4;
+  out[head + 6] = ((min & 0x0f) << 4) | (max >> 8);
+  out[head + 7] = max & 0xff;
+  buf.copy(out, head + PLAYOUT_DELAY_BLOCK, off + p, off + len);
+  return out;
+}
+
+/** The ingest's copy of a video packet for its Producer: stamped min = max = 0 (see PLAYOUT_DELAY). */
+export function stampVideo(buf: Buffer, off: number, len: number): Buffer {
+  return withPlayoutDelay(buf, off, len, PLAYOUT_DELAY.preferredId, 0, 0);
 }

@@ -96,6 +96,28 @@ export function summaryRows(r: AllResults): Row[] {
         met: yes(rj ? rj.diff <= 0 : null),
       });
     }
+    const low = p('relay-low');
+    if (low) {
+      rows.push({
+        metric: "glass-to-glass p50 / p95 (ms), viewer latency 'low'",
+        'gateway, packet relay': `${low.p50} / ${low.p95}`,
+        target: '≤ 60 / ≤ 100',
+        met: yes(low.p50 == null || low.p95 == null ? null : low.p50 <= 60 && low.p95 <= 100),
+      });
+      rows.push({
+        metric: "packet relay, latency 'low' − floor at p50 (ms)",
+        'gateway, packet relay': d.relayLowOverFloorP50Ms,
+        target: '≤ 10',
+        met: yes(d.relayLowOverFloorP50Ms == null ? null : d.relayLowOverFloorP50Ms <= 10),
+      });
+      const lj = d.relayLowVsJanusP50;
+      rows.push({
+        metric: "packet relay, latency 'low' − janus at p50 (ms, 95% CI)",
+        'gateway, packet relay': lj ? `${lj.diff} (${lj.ci95[0]} … ${lj.ci95[1]})` : null,
+        target: '≤ 0',
+        met: yes(lj ? lj.diff <= 0 : null),
+      });
+    }
     rows.push({
       metric: 'capture → browser receive p50 (ms)',
       gateway: g?.receiveP50,

@@ -9,8 +9,9 @@ import type { RestartReason } from '../gateway/src/ingest/FfmpegSource.js';
 import { reserveUdpPair } from '../gateway/src/ingest/ports.js';
 import { RtspPacketSource } from '../gateway/src/ingest/rtsp/RtspPacketSource.js';
 import { writeSenderReport } from '../gateway/src/ingest/rtsp/rtcp.js';
-import { writeRtpHeader } from '../gateway/src/ingest/rtsp/rtp.js';
+import { payloadOffset, writeRtpHeader } from '../gateway/src/ingest/rtsp/rtp.js';
 import { createLogger } from '../gateway/src/log.js';
+import { PLAYOUT_DELAY } from '../gateway/src/media/codecs.js';
 import { sleep, waitFor } from './support/stack.js';
 
 const SPS = Buffer.from('6742c01eda0280bfe5c04400000300040000030', 'hex');
@@ -185,6 +186,8 @@ async function producerSide() {
     pt: number;
     nal: number;
     fu: number;
+    /** Carries exactly the playout-delay element (min = max = 0) the ingest stamps on video. */
+    stamped: boolean;
     at: number;
     from: number;
   }[] = [];
@@ -196,8 +199,12 @@ async function producerSide() {
       ts: m.readUInt32BE(4),
       ssrc: m.readUInt32BE(8),
       pt: (m[1] as number) & 0x7f,
-      nal: (m[12] as number) & 0x1f,
-      fu: m[13] as number,
+      nal: (m[payloadOffset(m, 0, m.length)] as number) & 0x1f,
+      fu: m[payloadOffset(m, 0, m.length) + 1] as number,
+      stamped:
+        ((m[0] as number) & 0x1f) === 0x10 &&
+        m.readUInt32BE(12) === 0xbede0001 &&
+        m.readUInt32BE(16) === (((PLAYOUT_DELAY.preferredId << 4) | 2) << 24) >>> 0,
       at: Date.now(),
       from: rinfo.port,
     }),
@@ -293,6 +300,7 @@ describe('packet relay against a scripted camera', () => {
     const pk = side.packets;
     expect(new Set(pk.map((p) => p.ssrc))).toEqual(new Set([0x01020304]));
     expect(new Set(pk.map((p) => p.pt))).toEqual(new Set([102]));
+    expect(pk.every((p) => p.stamped)).toBe(true);
     for (let i = 1; i < pk.length; i++) {
       expect((pk[i]?.seq as number) - (pk[i - 1]?.seq as number)).toSatisfy((d: number) => (d & 0xffff) === 1);
       const dts = ((pk[i]?.ts as number) - (pk[i - 1]?.ts as number)) >>> 0;

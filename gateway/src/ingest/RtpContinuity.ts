@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import type { RtpTarget } from './ffmpegArgs.js';
 import { bindUdp } from './ports.js';
 import { findSenderReport } from './rtsp/rtcp.js';
-import { isRtp, RtpRewriter, stampVideo } from './rtsp/rtp.js';
+import { FrameStartStamp, isRtp, RtpRewriter } from './rtsp/rtp.js';
 
 export class RtpContinuity {
   readonly #rewriter: RtpRewriter;
@@ -36,10 +36,11 @@ export class RtpContinuity {
       localRtpPort: 0,
       localRtcpPort: 0,
     };
+    const stamp = video ? new FrameStartStamp() : undefined;
     recvRtp.on('message', (msg) => {
       if (!isRtp(msg, 0, msg.length)) return;
       this.#rewriter.rewrite(msg, 0, performance.now());
-      fwdRtp.send(video ? stampVideo(msg, 0, msg.length) : msg, target.rtpPort, target.ip);
+      fwdRtp.send(stamp?.apply(msg, 0, msg.length) ?? msg, target.rtpPort, target.ip);
     });
     recvRtcp.on('message', (msg) => {
       const sr = findSenderReport(msg, 0, msg.length);
@@ -51,7 +52,7 @@ export class RtpContinuity {
   /** Where FFmpeg should send (its own local ports left to the system). */
   readonly ffmpegTarget: RtpTarget;
 
-  /** `forward`: the held sockets bound to target.localRtpPort and localRtcpPort. Video is stamped (stampVideo). */
+  /** `forward`: the held sockets bound to target.localRtpPort and localRtcpPort. Video frames are stamped (FrameStartStamp). */
   static async open(
     target: RtpTarget,
     clockRate: number,

@@ -410,7 +410,7 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
       rtpParameters: {
         codecs: [codec],
         encodings: [{ ssrc }],
-        // The ingest stamps every video packet with it (stampVideo).
+        // The ingest stamps each video frame's first packet with it (FrameStartStamp).
         ...(kind === 'video' ? { headerExtensions: [{ uri: PLAYOUT_DELAY.uri, id: PLAYOUT_DELAY.preferredId }] } : {}),
       },
       appData: { stream: this.opts.streamId, variant: this.opts.variant },

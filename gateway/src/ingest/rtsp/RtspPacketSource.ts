@@ -27,7 +27,7 @@ import { parseSession, parseTransport } from './message.js';
 import { planPacketIngest } from './plan.js';
 import { type Described, describe, type RtspConnection, RtspError } from './RtspConnection.js';
 import { findSenderReport, ReceiverStats, wantsKeyframe, writePli, writeReceiverReport } from './rtcp.js';
-import { isRtp, payloadEnd, payloadOffset, RTP_HEADER, RtpRewriter, stampVideo, writeRtpHeader } from './rtp.js';
+import { FrameStartStamp, isRtp, payloadEnd, payloadOffset, RTP_HEADER, RtpRewriter, writeRtpHeader } from './rtp.js';
 import { controlUrl, parseSdp } from './sdp.js';
 
 export interface SupervisedRtpSource extends RtpSource {
@@ -90,6 +90,8 @@ interface H264State {
   /** Oversize packets split into fragments, and the largest seen. */
   split: number;
   largest: number;
+  /** The playout-delay stamp on each frame's first packet (see FrameStartStamp). */
+  stamp: FrameStartStamp;
 }
 
 /** One forwarded track: its fixed sockets toward mediasoup and its per-session state. */
@@ -132,6 +134,7 @@ class Track {
             keyTs: -1,
             inserted: 0,
             warnedNoSets: false,
+            stamp: new FrameStartStamp(),
             split: 0,
             largest: 0,
           }
@@ -530,7 +533,7 @@ export class RtspPacketSource extends EventEmitter<RtpSourceEvents> implements S
       h.stapTurn ^= 1;
       writeRtpHeader(stap, t.spec.target.payloadType, false, seq, ts, t.spec.target.ssrc);
       seq = (seq + 1) & 0xffff;
-      fwd.send(stampVideo(stap, 0, stap.length));
+      fwd.send(h.stamp.apply(stap, 0, stap.length) ?? stap);
       if (h.inserted++ === 0)
         this.#log.info('sending SPS/PPS before keyframes (the camera sends them only in its SDP)');
     }
@@ -543,11 +546,12 @@ export class RtspPacketSource extends EventEmitter<RtpSourceEvents> implements S
         const pkt = fragments[i] as Buffer;
         writeRtpHeader(pkt, t.spec.target.payloadType, marker && last, last ? own : seq, ts, t.spec.target.ssrc);
         seq = (seq + 1) & 0xffff;
-        fwd.send(stampVideo(pkt, 0, pkt.length));
+        fwd.send(h?.stamp.apply(pkt, 0, pkt.length) ?? pkt);
       }
       return;
     }
-    if (h) fwd.send(stampVideo(buf, off, len));
+    const stamped = h?.stamp.apply(buf, off, len);
+    if (stamped) fwd.send(stamped);
     else fwd.send(buf, off, len);
   }
 

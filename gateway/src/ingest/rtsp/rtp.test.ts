@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  FrameStartStamp,
   PLAYOUT_DELAY_BLOCK,
   payloadEnd,
   payloadOffset,
@@ -139,6 +140,16 @@ describe('playout-delay stamp', () => {
     expect([...out.subarray(12, 20)]).toEqual([0xbe, 0xde, 0, 1, (14 << 4) | 2, 0, 0, 0]);
     expect(payloadOffset(out, 0, out.length)).toBe(20);
     expect(out.subarray(20)).toEqual(b.subarray(12));
+  });
+
+  it('stamps the first packet of each frame (a new timestamp) and leaves the rest alone', () => {
+    const stamp = new FrameStartStamp();
+    const sent = [packet(1, 900), packet(2, 900), packet(3, 900), packet(4, 4500), packet(5, 4500)].map((b) =>
+      stamp.apply(b, 0, b.length),
+    );
+    expect(sent.map((b) => b !== undefined)).toEqual([true, false, false, true, false]);
+    expect(sent[3]?.readUInt16BE(2)).toBe(4);
+    expect(sent[3]?.readUInt32BE(12)).toBe(0xbede0001);
   });
 
   it("encodes min and max in 10 ms steps, replaces the camera's own extension, keeps CSRCs and padding", () => {

@@ -186,7 +186,20 @@ export function withPlayoutDelay(
   return out;
 }
 
-/** The ingest's copy of a video packet for its Producer: stamped min = max = 0 (see PLAYOUT_DELAY). */
-export function stampVideo(buf: Buffer, off: number, len: number): Buffer {
-  return withPlayoutDelay(buf, off, len, PLAYOUT_DELAY.preferredId, 0, 0);
+/**
+ * The ingest's playout-delay stamp (min = max = 0, see PLAYOUT_DELAY) on the first packet of each
+ * video frame, i.e. each packet whose RTP timestamp differs from the one before. Chromium takes the
+ * value from a frame's first packet and keeps it until a frame says otherwise, so one stamped copy
+ * per frame is enough; the other packets go out as they are.
+ */
+export class FrameStartStamp {
+  #lastTs = -1;
+
+  /** A stamped copy when the packet at buf[off] starts a frame, else undefined (send it as it is). */
+  apply(buf: Buffer, off: number, len: number): Buffer | undefined {
+    const ts = buf.readUInt32BE(off + 4);
+    if (ts === this.#lastTs) return undefined;
+    this.#lastTs = ts;
+    return withPlayoutDelay(buf, off, len, PLAYOUT_DELAY.preferredId, 0, 0);
+  }
 }

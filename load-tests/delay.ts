@@ -51,6 +51,8 @@ export interface DelayRun {
   receive: Summary;
   /** Capture → expected display time (next vsync of the headless compositor). */
   display: Summary;
+  /** Capture → the page's requestVideoFrameCallback running for the frame (Date.now() in it). */
+  callback?: Summary;
   frames: number;
   badDecodes: number;
   receiver: ReceiverStats | null;
@@ -67,6 +69,7 @@ export interface DelayPathResult {
   p99: number | null;
   receiveP50: number | null;
   displayP50: number | null;
+  callbackP50?: number | null;
   /** Receiver's average jitter buffer delay (median across runs). */
   /** RTP inter-arrival jitter seen by the browser (median across runs), ms. */
   jitterMs: number | null;
@@ -179,6 +182,7 @@ export async function runDelay(opts: DelayOptions): Promise<DelayResult> {
             present: summarize(samples.present),
             receive: summarize(samples.receive),
             display: summarize(samples.display),
+            callback: summarize(samples.callback),
             frames: samples.frames,
             badDecodes: samples.badDecodes,
             receiver,
@@ -216,6 +220,7 @@ function summarizeDelay(options: DelayOptions, runs: DelayRun[], pooled: Map<Del
       p99: median(mine.map((r) => r.present.p99)),
       receiveP50: median(mine.map((r) => r.receive.p50)),
       displayP50: median(mine.map((r) => r.display.p50)),
+      callbackP50: median(mine.map((r) => r.callback?.p50)),
       jitterMs: median(mine.map((r) => r.receiver?.jitterMs)),
       jitterBufferMs: median(mine.map((r) => r.receiver?.jitterBufferMs)),
       decodeMs: median(mine.map((r) => r.receiver?.decodeMs)),
@@ -267,6 +272,8 @@ export function delayRows(r: DelayResult): Row[] {
     'p95 ms': p.p95,
     'p99 ms': p.p99,
     'to receive p50': p.receiveP50,
+    'to display p50': p.displayP50,
+    'to callback p50': p.callbackP50 ?? null,
     'rx jitter ms': p.jitterMs,
     'jitter buf ms': p.jitterBufferMs,
     'decode ms': p.decodeMs,

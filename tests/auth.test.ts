@@ -138,6 +138,14 @@ describe('authentication and protocol hardening', () => {
     expect((await c.request('fly', {})).error?.code).toBe('E_UNKNOWN_METHOD');
     expect((await c.request('consume', { stream: 7 })).error).toMatchObject({ code: 'E_BAD_REQUEST' });
     expect((await c.raw('[1,2,3]')).error?.code).toBe('E_BAD_REQUEST');
+    const fast = await c.request('consume', {
+      transportId: 'x',
+      stream: 'cam-a',
+      rtpCapabilities: {},
+      latency: 'fast',
+    });
+    expect(fast.error).toMatchObject({ code: 'E_BAD_REQUEST' });
+    expect(fast.error?.message).toContain('latency');
     expect((await c.request('listStreams')).ok).toBe(true);
     c.close();
   });

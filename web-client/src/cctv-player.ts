@@ -2,7 +2,7 @@
 // for other government apps (OPD apps). Shipped as one ES module (/cctv-player.js) with
 // mediasoup-client bundled. Its own WebSocket to the gateway reconnects with backoff (gateway restart,
 // network change) and plays again without a page reload. API: web-client/README.md.
-import { GatewayClient, GatewayError, type Variant } from './GatewayClient.js';
+import { GatewayClient, GatewayError, toLatency, type Variant } from './GatewayClient.js';
 import { LivePlayer, type PlayerProbe, type PlayerState } from './LivePlayer.js';
 import { errorText } from './labels.js';
 import { STAGE_CSS, Stage } from './stage.js';
@@ -140,7 +140,7 @@ export class CctvPlayerElement extends HTMLElement {
   #ensure(): void {
     if (this.#player) return;
     const client = new GatewayClient(GatewayClient.defaultUrl(this.gateway), this.token, {
-      latency: this.getAttribute('latency') === 'low' ? 'low' : 'smooth',
+      latency: toLatency(this.getAttribute('latency')),
     });
     this.#client = client;
     const player = new LivePlayer(client, this.#video);

@@ -3,6 +3,7 @@
 // &latency=low (no smoothing delay, for steady networks).
 import type { CctvPlayerElement } from './cctv-player.js';
 import { defineCctvPlayer } from './cctv-player.js';
+import { latencyParam } from './GatewayClient.js';
 
 defineCctvPlayer();
 const params = new URLSearchParams(location.search);
@@ -14,7 +15,7 @@ el.setAttribute('stream', stream);
 el.setAttribute('token', params.get('token') ?? '');
 if (params.get('variant') === 'sub') el.setAttribute('variant', 'sub');
 if (params.get('stats') === '1') el.setAttribute('stats', '');
-if (params.get('latency') === 'low') el.setAttribute('latency', 'low');
+el.setAttribute('latency', latencyParam(params));
 document.body.append(el);
 // The same probe as the gateway's own player page, for tests and the console.
 (window as unknown as { cctvPlayer: unknown }).cctvPlayer = el.probe;

@@ -34,7 +34,8 @@ export const ROUTER_CODECS: types.RtpCodecCapability[] = [
 
 /**
  * The playout-delay RTP header extension (min = max = 0: render each frame as soon as it is
- * decoded, no smoothing delay). The ingest stamps it on every video packet and the worker proxies it
+ * decoded, no smoothing delay). The ingest stamps it on each video frame's first packet
+ * (FrameStartStamp) and the worker proxies it
  * (scripts/build-mediasoup-worker.mjs backports that); only a viewer that asks for low latency
  * negotiates it, so others ignore it. Id 14 in the router, the Producers and on the wire.
  */

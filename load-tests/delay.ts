@@ -117,6 +117,16 @@ export function delayOptionsFromEnv(): DelayOptions {
   };
 }
 
+/** What each path's viewer plays: the gateway's stream id (Janus: its mountpoint) and how it asks. */
+const VIEW: Record<DelayPath, { stream: string; latency?: 'low' }> = {
+  floor: { stream: 'clock' },
+  gateway: { stream: 'clock' },
+  janus: { stream: '1' },
+  relay: { stream: 'clock-relay' },
+  'relay-udp': { stream: 'clock-relay-udp' },
+  'relay-low': { stream: 'clock-relay', latency: 'low' },
+};
+
 export async function runDelay(opts: DelayOptions): Promise<DelayResult> {
   let stack: Stack | undefined;
   let floor: FloorServer | undefined;
@@ -127,12 +137,12 @@ export async function runDelay(opts: DelayOptions): Promise<DelayResult> {
     // The packet relay is chosen per camera (`ingest: packet`); only asked for when measured.
     const relayCamera = { id: 'clock-relay', ...CLOCK_CAMERA, alwaysOn: true, ingest: 'packet' as const };
     const relayUdpCamera = { ...relayCamera, id: 'clock-relay-udp', rtspTransport: 'udp' as const };
+    const relayCameras = [relayCamera, relayUdpCamera].filter((c) => opts.paths.some((p) => VIEW[p].stream === c.id));
     stack = await startStack({
       cameras: [
         { id: 'clock', ...CLOCK_CAMERA, alwaysOn: true },
         { id: 'clock-janus', ...CLOCK_CAMERA },
-        ...(opts.paths.includes('relay') || opts.paths.includes('relay-low') ? [relayCamera] : []),
-        ...(opts.paths.includes('relay-udp') ? [relayUdpCamera] : []),
+        ...relayCameras,
       ],
       config: { log: { level: 'warn' } },
     });
@@ -148,10 +158,9 @@ export async function runDelay(opts: DelayOptions): Promise<DelayResult> {
       await janus.waitLive();
     }
     await waitFor('gateway ingest of the clock camera', () => sv.state === 'live', 30_000);
-    for (const path of ['relay', 'relay-udp'] as const) {
-      if (!opts.paths.includes(path) && !(path === 'relay' && opts.paths.includes('relay-low'))) continue;
-      const relay = s.gateway.streams.get(`clock-${path}`, 'main');
-      await waitFor(`packet relay (${path}) of the clock camera`, () => relay.state === 'live', 30_000);
+    for (const { id } of relayCameras) {
+      const relay = s.gateway.streams.get(id, 'main');
+      await waitFor(`packet relay of ${id}`, () => relay.state === 'live', 30_000);
     }
     browser = await launchChromium();
     const token = s.token();
@@ -165,11 +174,8 @@ export async function runDelay(opts: DelayOptions): Promise<DelayResult> {
         const origin = path === 'floor' ? floor!.origin : path === 'janus' ? janus!.origin : s.base;
         const page = await ViewerPage.open(browser, origin);
         try {
-          const relay = path === 'relay' || path === 'relay-udp' || path === 'relay-low';
-          const mode = relay ? 'gateway' : path;
-          const stream =
-            path === 'janus' ? '1' : path === 'relay-low' ? 'clock-relay' : relay ? `clock-${path}` : 'clock';
-          await page.join({ mode, stream, token, clock: true, ...(path === 'relay-low' ? { latency: 'low' } : {}) });
+          const mode = path === 'floor' || path === 'janus' ? path : 'gateway';
+          await page.join({ mode, token, clock: true, ...VIEW[path] });
           await sleep(opts.warmupSeconds * 1000);
           await page.reset();
           const busy = machineBusy(opts.seconds * 1000);
@@ -288,16 +294,13 @@ if (isMain(import.meta.url)) {
     `gateway − floor at p50: ${result.gatewayOverFloorP50Ms ?? '–'} ms (at receive: ${result.gatewayOverFloorReceiveP50Ms ?? '–'} ms); ` +
       `gateway / janus at p50: ${result.gatewayOverJanusP50Ratio ?? '–'}`,
   );
-  const rj = result.relayVsJanusP50;
-  console.log(
-    `relay − floor at p50: ${result.relayOverFloorP50Ms ?? '–'} ms; relay − janus at p50: ` +
-      (rj ? `${rj.diff} ms (95% CI ${rj.ci95[0]} … ${rj.ci95[1]})` : '–'),
-  );
-  const rlj = result.relayLowVsJanusP50;
-  console.log(
-    `relay-low − floor at p50: ${result.relayLowOverFloorP50Ms ?? '–'} ms; relay-low − janus at p50: ` +
-      (rlj ? `${rlj.diff} ms (95% CI ${rlj.ci95[0]} … ${rlj.ci95[1]})` : '–'),
-  );
+  const bars = (name: string, overFloor: number | null | undefined, vsJanus: DelayResult['relayVsJanusP50'] = null) =>
+    console.log(
+      `${name} − floor at p50: ${overFloor ?? '–'} ms; ${name} − janus at p50: ` +
+        (vsJanus ? `${vsJanus.diff} ms (95% CI ${vsJanus.ci95[0]} … ${vsJanus.ci95[1]})` : '–'),
+    );
+  bars('relay', result.relayOverFloorP50Ms, result.relayVsJanusP50);
+  bars('relay-low', result.relayLowOverFloorP50Ms, result.relayLowVsJanusP50);
   writeResult('delay', result);
   process.exit(0);
 }

@@ -93,6 +93,12 @@ export const ConfigSchema = T.Object(
         logLevel: T.Union([T.Literal('debug'), T.Literal('warn'), T.Literal('error'), T.Literal('none')], {
           default: 'warn',
         }),
+        respawnBackoffInitialMs: T.Integer({
+          minimum: 10,
+          default: 250,
+          description: 'pause before a dead worker is replaced; doubles per death up to the max',
+        }),
+        respawnBackoffMaxMs: T.Integer({ minimum: 100, default: 10000 }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -5,11 +5,11 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RestartReason } from '../gateway/src/ingest/FfmpegSource.js';
-import { reserveUdpPair } from '../gateway/src/ingest/ports.js';
+import { RtpForwarder } from '../gateway/src/ingest/RtpForwarder.js';
 import { RtspPacketSource } from '../gateway/src/ingest/rtsp/RtspPacketSource.js';
 import { writeSenderReport } from '../gateway/src/ingest/rtsp/rtcp.js';
 import { payloadOffset, writeRtpHeader } from '../gateway/src/ingest/rtsp/rtp.js';
+import { type RestartReason, superviseIngest } from '../gateway/src/ingest/source.js';
 import { createLogger } from '../gateway/src/log.js';
 import { PLAYOUT_DELAY } from '../gateway/src/media/codecs.js';
 import { sleep, waitFor } from './support/stack.js';
@@ -246,33 +246,37 @@ afterEach(async () => {
 async function setup(camera: FakeOptions, url?: (cam: FakeCamera) => string, timeoutMs = 2000) {
   const cam = await new FakeCamera(camera).listen();
   const side = await producerSide();
-  // Fixed local ports, held from the start, as StreamVariant reserves them.
-  const sockets = await reserveUdpPair();
-  const ports = sockets.map((x) => x.address().port);
+  // The stream's forwarder (its held local ports) and the relay under the gateway's Supervisor, as StreamVariant has them.
+  const logger = createLogger('silent');
+  const forwarder = await RtpForwarder.open({
+    ssrc: side.target.ssrc,
+    payloadType: side.target.payloadType,
+    clockRate: 90000,
+    video: true,
+    logger,
+  });
+  await forwarder.pointAt(side.target);
+  const ports = [forwarder.localPorts.rtp, forwarder.localPorts.rtcp];
   const failures: RestartReason[] = [];
-  const src = new RtspPacketSource({
+  const relay = new RtspPacketSource({
     url: url ? url(cam) : cam.url(),
     transport: 'tcp',
     timeoutMs,
-    video: {
-      target: { ...side.target, localRtpPort: ports[0] as number, localRtcpPort: ports[1] as number },
-      codec: 'h264',
-      clockRate: 90000,
-      sockets,
-    },
+    video: { forwarder, codec: 'h264', clockRate: 90000 },
     secrets: [],
-    backoffInitialMs: 100,
-    backoffMaxMs: 300,
-    logger: createLogger('silent'),
+    logger,
     rtcpIntervalMs: 300,
   });
+  const src = superviseIngest(relay, { backoffInitialMs: 100, backoffMaxMs: 300 });
   src.on('failed', ({ reason }) => failures.push(reason));
   cleanups.push(
     () => cam.close(),
     () => side.close(),
-    () => src.close(),
+    () => forwarder.close(),
+    () => src.stop('stopped'),
+    () => relay.close(),
   );
-  return { cam, side, src, failures, ports: ports as [number, number] };
+  return { cam, side, src, relay, forwarder, failures, ports: ports as [number, number] };
 }
 
 /** Whether a UDP port on 127.0.0.1 can be bound now. */
@@ -286,7 +290,7 @@ function canBind(port: number): Promise<boolean> {
 
 describe('packet relay against a scripted camera', () => {
   it('keeps sequence numbers gapless and timestamps increasing across a reconnect, with SPS/PPS before each IDR', async () => {
-    const { cam, side, src } = await setup({});
+    const { cam, side, src, relay } = await setup({});
     src.start();
     await waitFor('first session', () => side.packets.length > 60, 5000);
     cam.dropClients();
@@ -296,7 +300,7 @@ describe('packet relay against a scripted camera', () => {
       () => side.packets.some((p) => p.at > dropAt + 50) && side.packets.length > 140,
       5000,
     );
-    await src.stop();
+    await src.stop('stopped');
     const pk = side.packets;
     expect(new Set(pk.map((p) => p.ssrc))).toEqual(new Set([0x01020304]));
     expect(new Set(pk.map((p) => p.pt))).toEqual(new Set([102]));
@@ -315,7 +319,7 @@ describe('packet relay against a scripted camera', () => {
       expect(pk[i - 1]?.nal).toBe(24);
       expect(pk[i - 1]?.ts).toBe(p.ts);
     }
-    expect(src.counters.inserted).toBe(idrs.length);
+    expect(relay.counters.inserted).toBe(idrs.length);
     expect(src.restarts).toBe(1);
   });
 
@@ -338,10 +342,10 @@ describe('packet relay against a scripted camera', () => {
   });
 
   it('sends from its fixed ports, keeps them bound across stop() (idle) and releases them on close()', async () => {
-    const { side, src, ports } = await setup({});
+    const { side, src, forwarder, ports } = await setup({});
     src.start();
     await waitFor('packets', () => side.packets.length > 5, 5000);
-    await src.stop();
+    await src.stop('stopped');
     expect(src.state).toBe('stopped');
     expect(await canBind(ports[0])).toBe(false);
     expect(await canBind(ports[1])).toBe(false);
@@ -349,7 +353,8 @@ describe('packet relay against a scripted camera', () => {
     src.start(); // on demand again: same ports, the stream runs on
     await waitFor('packets again', () => side.packets.length > n + 5, 5000);
     expect(new Set(side.packets.map((p) => p.from))).toEqual(new Set([ports[0]]));
-    await src.close();
+    await src.stop('stopped');
+    forwarder.close();
     expect(await canBind(ports[0])).toBe(true);
     expect(await canBind(ports[1])).toBe(true);
   });
@@ -361,6 +366,7 @@ describe('packet relay against a scripted camera', () => {
     const since = src.runningSince;
     expect(since).toBeGreaterThan(0);
     src.restart('stall');
+    await waitFor('the restart', () => failures.length > 0, 2000, 5);
     expect(failures).toEqual(['stall']);
     expect(src.state).toBe('backoff');
     expect(src.runningSince).toBe(0);
@@ -415,7 +421,7 @@ describe('packet relay against a scripted camera', () => {
       await waitFor('two failures', () => failures.length >= 2, 5000);
       expect(failures.slice(0, 2)).toEqual([reason, reason]);
       expect(src.state).not.toBe('stopped');
-      await src.stop();
+      await src.stop('stopped');
       expect(src.state).toBe('stopped');
     });
   }

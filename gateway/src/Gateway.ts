@@ -5,16 +5,17 @@ import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { CameraConfig, Config } from '../../config/schema.js';
-import type { TokenVerifier } from '../../signaling/src/auth.js';
 import { SignalingServer } from '../../signaling/src/SignalingServer.js';
 import { AuditLog } from './audit/AuditLog.js';
-import { Capacity } from './capacity/Capacity.js';
+import type { TokenVerifier } from './auth/tokens.js';
 import { buildApp } from './http/app.js';
 import { createMetrics } from './http/metrics.js';
 import type { Logger } from './log.js';
 import { WorkerPool } from './media/WorkerPool.js';
 import { OpsHistory } from './ops/OpsHistory.js';
 import { StreamRegistry } from './streams/StreamRegistry.js';
+import { Capacity } from './viewing/Capacity.js';
+import { ViewingService } from './viewing/ViewingService.js';
 
 export const DEFAULT_WEB_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web-client/dist');
 
@@ -38,92 +39,125 @@ export class Gateway {
     readonly pool: WorkerPool,
     readonly streams: StreamRegistry,
     readonly signaling: SignalingServer,
+    readonly viewing: ViewingService,
     readonly verifier: TokenVerifier,
     readonly metrics: Registry,
     readonly app: FastifyInstance,
     readonly port: number,
     private readonly logger: Logger,
-    private readonly closeExtras: () => void,
+    private readonly extras: Closer,
   ) {}
 
+  /**
+   * Starts the parts in order: workers, streams, viewing, signaling, HTTP, then always-on cameras.
+   * When a step fails (e.g. the port is taken) what was started is closed in reverse and the error
+   * is thrown: no worker, FFmpeg, socket or timer is left behind.
+   */
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const { config, logger } = opts;
-    const pool = await WorkerPool.create({
-      workers: config.media.workers,
-      listenIp: config.media.listenIp,
-      ...(config.media.announcedAddress ? { announcedAddress: config.media.announcedAddress } : {}),
-      rtcPort: config.media.rtcPort,
-      rtpPortRange: config.media.rtpPortRange,
-      logLevel: config.media.logLevel,
-      logger,
-    });
-    const streams = new StreamRegistry(opts.cameras, config.ingest, pool, logger);
-    const { verifier } = opts;
-    const capacity = new Capacity(config.capacity, pool, streams);
-    const signaling = new SignalingServer({ pool, streams, verifier, capacity, logger, limits: config.signaling });
-    const audit = new AuditLog(path.resolve(config.audit.file));
-    signaling.observer.on('viewEnded', (record) => {
-      try {
-        audit.append(record);
-      } catch (err) {
-        logger.error({ err: (err as Error).message, file: audit.file }, 'audit record could not be written');
-      }
-    });
-    const ops = new OpsHistory(pool, streams, capacity);
-    // Redis is optional (cluster mode); when configured, readiness depends on reaching it.
-    const redis = config.redis
-      ? new Redis(config.redis.url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 })
-      : undefined;
-    redis?.on('error', () => {}); // reported through /readyz, not as an unhandled error
-    const metrics = createMetrics({
-      pool,
-      streams,
-      capacity,
-      rejectedCameras: opts.rejectedCameras ?? 0,
-      signaling: signaling.observer,
-      connections: () => signaling.connections,
-    });
-    const app = await buildApp({
-      pool,
-      streams,
-      metrics,
-      verifier,
-      audit,
-      logger,
-      webRoot: opts.webRoot ?? DEFAULT_WEB_ROOT,
-      allowAnonymousMetrics: config.auth.allowAnonymousMetrics,
-      maxEmbedTtlSec: config.auth.maxEmbedTtlSec,
-      onAuthFailure: (reason) => signaling.observer.emit('authFailure', reason),
-      capacity,
-      ops,
-      dependencies: async (): Promise<Record<string, boolean>> => (redis ? { redis: await redisReachable(redis) } : {}),
-    });
-    signaling.attach(app.server);
-    await app.listen({ host: config.server.host, port: config.server.port });
-    const address = app.server.address();
-    const port = typeof address === 'object' && address ? address.port : config.server.port;
-    streams.startAlwaysOn();
-    logger.info({ port, cameras: opts.cameras.length }, 'gateway listening');
-    return new Gateway(pool, streams, signaling, verifier, metrics, app, port, logger, () => {
-      ops.close();
-      redis?.disconnect();
-    });
+    const undo = new Closer();
+    try {
+      const pool = await WorkerPool.create({
+        workers: config.media.workers,
+        listenIp: config.media.listenIp,
+        ...(config.media.announcedAddress ? { announcedAddress: config.media.announcedAddress } : {}),
+        rtcPort: config.media.rtcPort,
+        rtpPortRange: config.media.rtpPortRange,
+        logLevel: config.media.logLevel,
+        respawnBackoffInitialMs: config.media.respawnBackoffInitialMs,
+        respawnBackoffMaxMs: config.media.respawnBackoffMaxMs,
+        logger,
+      });
+      undo.add(() => pool.close());
+      const streams = new StreamRegistry(opts.cameras, config.ingest, pool, logger);
+      undo.add(() => streams.close());
+      const { verifier } = opts;
+      const capacity = new Capacity(config.capacity, pool, streams);
+      const viewing = new ViewingService({ pool, streams, verifier, capacity, logger, limits: config.signaling });
+      const signaling = new SignalingServer({ viewing, logger, limits: config.signaling });
+      const audit = new AuditLog(path.resolve(config.audit.file));
+      viewing.observer.on('viewEnded', (record) => {
+        try {
+          audit.append(record);
+        } catch (err) {
+          logger.error({ err: (err as Error).message, file: audit.file }, 'audit record could not be written');
+        }
+      });
+      const ops = new OpsHistory(pool, streams, capacity);
+      undo.add(() => ops.close());
+      // Redis is optional (cluster mode); when configured, readiness depends on reaching it.
+      const redis = config.redis
+        ? new Redis(config.redis.url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+        : undefined;
+      redis?.on('error', () => {}); // reported through /readyz, not as an unhandled error
+      if (redis) undo.add(() => redis.disconnect());
+      const metrics = createMetrics({
+        pool,
+        streams,
+        capacity,
+        rejectedCameras: opts.rejectedCameras ?? 0,
+        signaling: signaling.observer,
+        viewing: viewing.observer,
+        connections: () => signaling.connections,
+      });
+      const app = await buildApp({
+        pool,
+        streams,
+        metrics,
+        verifier,
+        audit,
+        logger,
+        webRoot: opts.webRoot ?? DEFAULT_WEB_ROOT,
+        allowAnonymousMetrics: config.auth.allowAnonymousMetrics,
+        maxEmbedTtlSec: config.auth.maxEmbedTtlSec,
+        onAuthFailure: (reason) => viewing.observer.emit('authFailure', reason),
+        capacity,
+        ops,
+        dependencies: async (): Promise<Record<string, boolean>> =>
+          redis ? { redis: await redisReachable(redis) } : {},
+      });
+      undo.add(() => closeApp(app));
+      undo.add(() => signaling.close()); // first: tell clients and end their views, then the HTTP server
+      signaling.attach(app.server);
+      await app.listen({ host: config.server.host, port: config.server.port });
+      const address = app.server.address();
+      const port = typeof address === 'object' && address ? address.port : config.server.port;
+      streams.startAlwaysOn();
+      logger.info({ port, cameras: opts.cameras.length }, 'gateway listening');
+      return new Gateway(pool, streams, signaling, viewing, verifier, metrics, app, port, logger, undo);
+    } catch (err) {
+      await undo.run();
+      throw err;
+    }
   }
 
-  /** Stops accepting, tells clients, closes consumers, stops FFmpeg, closes workers. Idempotent. */
+  /** Stops accepting, tells clients, closes consumers, stops ingest, closes workers. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.signaling.close();
-    // Answers in flight may finish; a client that holds its connection past that is cut.
-    const cut = setTimeout(() => this.app.server.closeAllConnections(), CLOSE_GRACE_MS);
-    await this.app.close();
-    clearTimeout(cut);
-    await this.streams.close();
-    this.pool.close();
-    this.closeExtras();
+    await this.extras.run();
     this.logger.info('gateway stopped');
   }
+}
+
+/** Close steps, run in reverse order of adding (the last part started closes first). */
+class Closer {
+  readonly #steps: (() => unknown)[] = [];
+
+  add(step: () => unknown): void {
+    this.#steps.push(step);
+  }
+
+  async run(): Promise<void> {
+    for (const step of this.#steps.splice(0).reverse()) await step();
+  }
+}
+
+/** Answers in flight may finish; a client that holds its connection past that is cut. */
+async function closeApp(app: FastifyInstance): Promise<void> {
+  const cut = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS);
+  await app.close();
+  clearTimeout(cut);
 }
 
 /** Whether Redis answers PING within 500 ms; a Redis that accepts and never answers counts as down. */

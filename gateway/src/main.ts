@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../../config/load.js';
 import type { CameraConfig } from '../../config/schema.js';
-import { verifierFor } from './authSetup.js';
+import { verifierFor } from './auth/setup.js';
 import { Gateway } from './Gateway.js';
 import { createLogger } from './log.js';
 import { CameraSimulator } from './sim/CameraSimulator.js';

@@ -1,19 +1,23 @@
 // WebSocket endpoint /ws. Checks the origin, limits message size and rate, validates every message
 // against the protocol's schemas, answers each request with data or an error code, closes sockets
-// that do not authenticate in time or stop answering pings. It knows nothing of media.
+// that do not authenticate in time or stop answering pings. It knows nothing of media: each
+// connection's requests go to a viewer of the ViewingPort it is given (signaling/src/port.ts).
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Ajv, type ValidateFunction } from 'ajv';
+import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
-import type { Capacity } from '../../gateway/src/capacity/Capacity.js';
-import { GatewayError, publicError } from '../../gateway/src/errors.js';
-import type { Logger } from '../../gateway/src/log.js';
-import type { WorkerPool } from '../../gateway/src/media/WorkerPool.js';
-import type { StreamRegistry } from '../../gateway/src/streams/StreamRegistry.js';
-import type { TokenVerifier } from './auth.js';
+import { GatewayError, publicError } from './errors.js';
+import type { ViewerPort, ViewingPort } from './port.js';
 import { type Method, Methods, RequestEnvelope } from './protocol.js';
-import { type SignalingObserverEvents, ViewerSession } from './ViewerSession.js';
+
+export interface SignalingObserverEvents {
+  /** A refused message or connection, by error code. */
+  rejected: [code: string];
+  /** A connection that did not authenticate in time. */
+  authFailure: [reason: string];
+}
 
 export interface SignalingLimits {
   authTimeoutSec: number;
@@ -26,10 +30,7 @@ export interface SignalingLimits {
 }
 
 export interface SignalingOptions {
-  pool: WorkerPool;
-  streams: StreamRegistry;
-  verifier: TokenVerifier;
-  capacity: Capacity;
+  viewing: ViewingPort;
   logger: Logger;
   limits: SignalingLimits;
 }
@@ -41,8 +42,9 @@ export class SignalingServer {
   readonly observer = new EventEmitter<SignalingObserverEvents>();
   readonly #wss: WebSocketServer;
   readonly #validateEnvelope: ValidateFunction;
-  readonly #validators: Record<Method, ValidateFunction>;
-  readonly #sessions = new Set<ViewerSession>();
+  /** A Map, so no inherited name ("constructor", "__proto__") is ever taken for a method. */
+  readonly #validators: Map<string, ValidateFunction>;
+  readonly #sessions = new Set<ViewerPort>();
   readonly #alive = new WeakMap<WebSocket, boolean>();
   readonly #pinger: NodeJS.Timeout;
 
@@ -55,10 +57,7 @@ export class SignalingServer {
     });
     const ajv = new Ajv({ allErrors: false, strict: false });
     this.#validateEnvelope = ajv.compile(RequestEnvelope);
-    this.#validators = Object.fromEntries(Object.entries(Methods).map(([m, s]) => [m, ajv.compile(s)])) as Record<
-      Method,
-      ValidateFunction
-    >;
+    this.#validators = new Map(Object.entries(Methods).map(([m, schema]) => [m, ajv.compile(schema)]));
     this.#pinger = setInterval(() => this.#ping(), opts.limits.pingIntervalSec * 1000);
     this.#pinger.unref();
   }
@@ -113,17 +112,10 @@ export class SignalingServer {
     const send = (msg: unknown) => {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
     };
-    const session = new ViewerSession({
-      pool: this.opts.pool,
-      streams: this.opts.streams,
-      verifier: this.opts.verifier,
-      capacity: this.opts.capacity,
-      logger,
-      observer: this.observer,
-      peer: { address, userAgent: String(req.headers['user-agent'] ?? '').slice(0, 256) },
-      limits,
-      notify: (notification, data) => send({ notification, data }),
-    });
+    const session = this.opts.viewing.openViewer(
+      { address, userAgent: String(req.headers['user-agent'] ?? '').slice(0, 256) },
+      (notification, data) => send({ notification, data }),
+    );
     this.#sessions.add(session);
     this.#alive.set(ws, true);
     ws.on('pong', () => this.#alive.set(ws, true));
@@ -142,15 +134,13 @@ export class SignalingServer {
       .map((p) => p.trim())
       .find((p) => p.startsWith('bearer.'));
     if (offered) {
-      try {
-        session.authenticate(offered.slice('bearer.'.length));
-      } catch (err) {
+      session.auth({ token: offered.slice('bearer.'.length) }).catch((err) => {
         reject(null, err);
         ws.close(4401, 'authentication failed');
-      }
+      });
     }
     const authTimer = setTimeout(() => {
-      if (!session.claims && ws.readyState === ws.OPEN) {
+      if (!session.authenticated && ws.readyState === ws.OPEN) {
         send({ notification: 'closing', data: { code: 'E_UNAUTHENTICATED', message: 'no auth message in time' } });
         this.observer.emit('authFailure', 'timeout');
         ws.close(4401, 'authentication timeout');
@@ -197,7 +187,7 @@ export class SignalingServer {
           );
         }
         const req = msg as { id: number; method: string; data?: Record<string, unknown> };
-        const validate = this.#validators[req.method as Method];
+        const validate = this.#validators.get(req.method);
         if (!validate) throw new GatewayError('E_UNKNOWN_METHOD', `unknown method "${req.method.slice(0, 64)}"`);
         const data = req.data ?? {};
         if (!validate(data)) {
@@ -207,15 +197,15 @@ export class SignalingServer {
             `${req.method}: data${e?.instancePath ?? ''} ${e?.message ?? 'is invalid'}`,
           );
         }
-        const handler = session.handlers[req.method as Method] as (d: unknown) => Promise<unknown>;
-        send({ id, ok: true, data: await handler(data) });
+        const handler = session[req.method as Method] as (d: unknown) => Promise<unknown>;
+        send({ id, ok: true, data: await handler.call(session, data) });
       } catch (err) {
         reject(id, err);
       }
     });
     ws.on('close', () => {
       clearTimeout(authTimer);
-      session.close();
+      session.close('disconnected');
       this.#sessions.delete(session);
     });
     ws.on('error', (err) => logger.warn({ err: err.message }, 'websocket error'));

@@ -63,17 +63,26 @@ export interface ConsumerInfo {
   rtpParameters: unknown;
 }
 
+export type Variant = 'main' | 'sub';
+
 export interface StreamSummary {
   id: string;
   name: string;
   kecamatan?: string;
-  variants: ('main' | 'sub')[];
+  kelurahan?: string;
+  variants: Variant[];
   state: string;
+}
+
+export interface Identity {
+  sub: string;
+  role: string;
+  expiresAt: number;
 }
 
 /** What each method answers. */
 export interface Responses {
-  auth: { sub: string; role: string; expiresAt: number };
+  auth: Identity;
   listStreams: { streams: StreamSummary[] };
   getRouterRtpCapabilities: { rtpCapabilities: unknown };
   createTransport: { id: string; iceParameters: unknown; iceCandidates: unknown; dtlsParameters: unknown };
@@ -85,7 +94,13 @@ export interface Responses {
 }
 
 export interface Notifications {
+  /**
+   * reason: why (e.g. 'stream_moved': the stream's media moved to another worker; consume it again
+   * at once, it is no error).
+   */
   consumerClosed: { consumerId: string; reason: string };
+  /** The transport is gone with its worker ('worker_died'): make a new one and consume again. */
+  transportClosed: { transportId: string; reason: string };
   authExpired: { code: 'E_AUTH_EXPIRED'; message: string };
   closing: { code: string; message: string };
   streamState: { stream: string; variant: 'main' | 'sub'; state: string; detail?: string };

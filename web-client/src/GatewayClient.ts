@@ -3,27 +3,18 @@
 //
 // The connection heals itself: when the socket closes (gateway restart, network change) it reconnects
 // with backoff, authenticates again, loads a new Device, makes a new transport and consumes every
-// open Watch again; each Watch then hands its new MediaStream to whoever shows it. Requests are paced
+// open Watch again; each Watch then hands its new MediaStream to whoever shows it. When the gateway's
+// media worker dies, the gateway says so (transportClosed, or consumerClosed 'stream_moved') and the
+// client makes a new transport or consumes again at once, on the same socket: no error is shown. Requests are paced
 // under the gateway's per-connection rate limit (20 messages/s, burst 40), so a wall that brings many
 // tiles on screen at once never trips it.
 import { Device, type types } from 'mediasoup-client';
+import type { Identity, Notifications, StreamSummary, Variant } from '../../signaling/src/protocol.js';
 
-export type Variant = 'main' | 'sub';
+export type { Identity, StreamSummary, Variant };
 
-export interface StreamSummary {
-  id: string;
-  name: string;
-  kecamatan?: string;
-  kelurahan?: string;
-  variants: Variant[];
-  state: string;
-}
-
-export interface Identity {
-  sub: string;
-  role: string;
-  expiresAt: number;
-}
+/** consumerClosed reasons that mean "consume again now": the stream's media moved to another worker. */
+const MOVED = new Set(['stream_moved', 'worker_died']);
 
 export class GatewayError extends Error {
   constructor(
@@ -132,6 +123,7 @@ export class GatewayClient {
   readonly #listeners = new Map<string, Set<Listener>>();
   #device: Device | undefined;
   #transport: Promise<types.Transport> | undefined;
+  #transportId: string | undefined;
   /** Bumped per connection: answers to an older connection's requests are ignored. */
   #generation = 0;
   readonly #watches = new Set<Watch>();
@@ -308,6 +300,7 @@ export class GatewayClient {
   #dropMedia(): void {
     const t = this.#transport;
     this.#transport = undefined;
+    this.#transportId = undefined;
     t?.then((tr) => tr.close()).catch(() => {});
     for (const w of this.#watches) {
       for (const c of w.consumers) c.close();
@@ -387,6 +380,7 @@ export class GatewayClient {
       const data = (msg.data ?? {}) as Record<string, unknown>;
       if (msg.notification === 'consumerClosed')
         this.#onConsumerClosed(String(data['consumerId']), String(data['reason']));
+      if (msg.notification === 'transportClosed') this.#onTransportClosed(data as Notifications['transportClosed']);
       this.#emit(msg.notification, data);
       return;
     }
@@ -417,8 +411,19 @@ export class GatewayClient {
         this.request('closeConsumer', { consumerId: x.id }).catch(() => {});
       }
       w.consumers = [];
-      w.emit('ended', reason);
+      if (MOVED.has(reason)) {
+        this.#emit('healing', { stream: w.stream, reason });
+        this.reconsume(w).catch((err: GatewayError) => w.emit('error', err));
+      } else w.emit('ended', reason);
     }
+  }
+
+  /** Our transport's worker died: a new transport (on a serving worker), then every watch again. */
+  #onTransportClosed({ transportId, reason }: Notifications['transportClosed']): void {
+    if (transportId !== this.#transportId) return;
+    this.#emit('healing', { reason });
+    this.#dropMedia();
+    void this.#reconsumeAll();
   }
 
   #recvTransport(): Promise<types.Transport> {
@@ -428,6 +433,7 @@ export class GatewayClient {
       const params = (await this.request('createTransport')) as types.TransportOptions;
       if (gen !== this.#generation) throw new GatewayError('E_NETWORK', 'connection replaced');
       const t = (this.#device as Device).createRecvTransport(params);
+      if (gen === this.#generation) this.#transportId = t.id;
       t.on('connect', ({ dtlsParameters }, ok, fail) => {
         this.request('connectTransport', {
           transportId: t.id,

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../../../config/load.js';
-import { parseTtl, ROLES, type Role } from '../../../signaling/src/auth.js';
-import { verifierFor } from '../authSetup.js';
+import { verifierFor } from '../auth/setup.js';
+import { parseTtl, ROLES, type Role } from '../auth/tokens.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const usage =

@@ -5,15 +5,15 @@ import fastifyStatic from '@fastify/static';
 import { Type as T } from '@sinclair/typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
-import { type Claims, type Role, streamAllowed, type TokenVerifier } from '../../../signaling/src/auth.js';
+import { GatewayError, publicError } from '../../../signaling/src/errors.js';
 import type { AuditLog } from '../audit/AuditLog.js';
-import type { Capacity } from '../capacity/Capacity.js';
-import { GatewayError, publicError } from '../errors.js';
+import { type Claims, type Role, streamAllowed, type TokenVerifier } from '../auth/tokens.js';
 import type { Logger } from '../log.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
 import type { OpsHistory } from '../ops/OpsHistory.js';
 import type { StreamRegistry } from '../streams/StreamRegistry.js';
 import type { StreamVariant } from '../streams/StreamVariant.js';
+import type { Capacity } from '../viewing/Capacity.js';
 import { registerWebRoutes } from './webRoutes.js';
 
 export interface AppDeps {

@@ -3,10 +3,11 @@
 // Labels carry stream ids, variants, worker indexes and reasons only: never a user, token or URL.
 import type { EventEmitter } from 'node:events';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { SignalingObserverEvents } from '../../../signaling/src/ViewerSession.js';
-import type { Capacity } from '../capacity/Capacity.js';
+import type { SignalingObserverEvents } from '../../../signaling/src/SignalingServer.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
 import type { StreamRegistry } from '../streams/StreamRegistry.js';
+import type { Capacity } from '../viewing/Capacity.js';
+import type { ViewingObserverEvents } from '../viewing/ViewingService.js';
 
 export interface MetricsSources {
   pool: WorkerPool;
@@ -14,6 +15,7 @@ export interface MetricsSources {
   capacity: Capacity;
   rejectedCameras: number;
   signaling: EventEmitter<SignalingObserverEvents>;
+  viewing: EventEmitter<ViewingObserverEvents>;
   connections: () => number;
 }
 
@@ -102,7 +104,7 @@ export function createMetrics(src: MetricsSources): Registry {
     buckets: [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10],
     registers: [registry],
   });
-  src.signaling.on('firstFrame', (stream, variant, seconds) => ttff.observe({ stream, variant }, seconds));
+  src.viewing.on('firstFrame', (stream, variant, seconds) => ttff.observe({ stream, variant }, seconds));
 
   // Per worker: CPU from getResourceUsage deltas, and what it carries.
   const cpuSeen = new Map<number, number>();
@@ -146,6 +148,31 @@ export function createMetrics(src: MetricsSources): Registry {
   });
   perWorker('cctv_worker_consumers', 'Viewer consumers on a mediasoup worker', (w) => w.consumers);
   perWorker('cctv_worker_transports', 'Viewer WebRTC transports on a mediasoup worker', (w) => w.transports);
+  const SLOT_STATES = ['starting', 'serving', 'backoff', 'closed'] as const;
+  new Gauge({
+    name: 'cctv_worker_slot_state',
+    help: 'State of a worker slot (1 for the current state): a dead worker is replaced in its slot',
+    labelNames: ['worker', 'state'],
+    registers: [registry],
+    collect() {
+      for (const w of src.pool.workers)
+        for (const s of SLOT_STATES) this.set({ worker: String(w.index), state: s }, w.state === s ? 1 : 0);
+    },
+  });
+  const workerRestarts = new Counter({
+    name: 'cctv_worker_restarts_total',
+    help: 'mediasoup workers that died and were replaced, by worker slot and reason (signal or exit code)',
+    labelNames: ['worker', 'reason'],
+    registers: [registry],
+  });
+  src.pool.on('slotDied', (slot, { reason }) => workerRestarts.inc({ worker: String(slot.index), reason }));
+  const rehomes = new Counter({
+    name: 'cctv_stream_rehomes_total',
+    help: 'Times a stream variant got new Producers on another worker because its worker died',
+    labelNames: ['stream', 'variant'],
+    registers: [registry],
+  });
+  for (const v of variants()) v.on('rehomed', () => rehomes.inc(labels(v)));
 
   new Gauge({
     name: 'cctv_config_rejected_cameras',
@@ -186,6 +213,7 @@ export function createMetrics(src: MetricsSources): Registry {
     registers: [registry],
   });
   src.signaling.on('authFailure', (reason) => authFailures.inc({ reason }));
+  src.viewing.on('authFailure', (reason) => authFailures.inc({ reason }));
   const rejected = new Counter({
     name: 'cctv_signaling_rejected_total',
     help: 'Refused signaling messages and connections by error code',
@@ -205,7 +233,7 @@ export function createMetrics(src: MetricsSources): Registry {
     labelNames: ['stream', 'variant'],
     registers: [registry],
   });
-  src.signaling.on('viewEnded', (r) => {
+  src.viewing.on('viewEnded', (r) => {
     views.inc({ stream: r.stream, variant: r.variant, reason: r.endReason });
     viewSeconds.inc({ stream: r.stream, variant: r.variant }, r.durationMs / 1000);
   });

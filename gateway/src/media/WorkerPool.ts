@@ -1,16 +1,15 @@
-// mediasoup workers, one router and one WebRtcServer each. A stream's Producer lives on its origin
-// worker's router; a viewer's transport goes to the least-loaded worker, and a stream is piped there
-// (router.pipeToRouter) the first time a viewer on that worker asks for it.
+// mediasoup worker slots, one router and one WebRtcServer each. A stream's Producer lives on its
+// origin slot's router; a viewer's transport goes to the least-loaded serving slot, and a stream is
+// piped there (router.pipeToRouter) the first time a viewer on that slot asks for it.
 //
 // One router per worker rather than one per stream: a viewer's single transport can then consume
 // any stream (a wall of tiles), and viewers on the origin worker need no pipe at all.
-
 import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import type { types } from 'mediasoup';
-import * as mediasoup from 'mediasoup';
+import { GatewayError } from '../../../signaling/src/errors.js';
 import type { Logger } from '../log.js';
-import { PLAYOUT_DELAY, ROUTER_CODECS } from './codecs.js';
+import { type SlotState, WorkerSlot } from './WorkerSlot.js';
 
 export interface WorkerPoolOptions {
   workers: number;
@@ -19,20 +18,15 @@ export interface WorkerPoolOptions {
   rtcPort: number;
   rtpPortRange: { min: number; max: number };
   logLevel: types.WorkerLogLevel;
+  respawnBackoffInitialMs: number;
+  respawnBackoffMaxMs: number;
   logger: Logger;
 }
 
-export interface MediaWorker {
-  index: number;
-  worker: types.Worker;
-  router: types.Router;
-  webRtcServer: types.WebRtcServer;
-  consumers: number;
-  transports: number;
-}
-
 export interface WorkerPoolEvents {
-  workerDied: [MediaWorker, Error];
+  slotState: [WorkerSlot, SlotState];
+  /** A slot's worker died; its routers' objects are gone (the slot respawns it by itself). */
+  slotDied: [WorkerSlot, { reason: string; restartInMs: number }];
 }
 
 export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
@@ -40,71 +34,84 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   #closed = false;
 
   private constructor(
-    readonly workers: MediaWorker[],
-    private readonly logger: Logger,
+    readonly workers: WorkerSlot[],
+    /** Of the first router; every respawned router is made with the same codecs, so they stay valid. */
+    readonly rtpCapabilities: types.RtpCapabilities,
   ) {
     super();
+    this.setMaxListeners(0);
+    for (const slot of workers) {
+      slot.on('state', (s) => this.emit('slotState', slot, s));
+      slot.on('died', (d) => this.emit('slotDied', slot, d));
+    }
   }
 
+  /** Starts every slot; when one cannot start, closes those that did and rejects. */
   static async create(opts: WorkerPoolOptions): Promise<WorkerPool> {
     const n = opts.workers > 0 ? opts.workers : os.availableParallelism();
-    const workers: MediaWorker[] = [];
-    for (let index = 0; index < n; index++) {
-      const worker = await mediasoup.createWorker({
-        logLevel: opts.logLevel,
-        rtcMinPort: opts.rtpPortRange.min,
-        rtcMaxPort: opts.rtpPortRange.max,
-        appData: { index },
-      });
-      const router = await worker.createRouter({ mediaCodecs: ROUTER_CODECS });
-      // mediasoup 3.12 does not list playout-delay; the router's capabilities object is the one its
-      // transports read, so adding it here lets Producers and Consumers carry it.
-      router.rtpCapabilities.headerExtensions?.push({ ...PLAYOUT_DELAY });
-      const port = opts.rtcPort > 0 ? opts.rtcPort + index : 0;
-      const listen = (protocol: 'udp' | 'tcp') => ({
-        protocol,
-        ip: opts.listenIp,
-        ...(opts.announcedAddress ? { announcedIp: opts.announcedAddress } : {}),
-        ...(port ? { port } : {}),
-      });
-      const webRtcServer = await worker.createWebRtcServer({ listenInfos: [listen('udp'), listen('tcp')] });
-      workers.push({ index, worker, router, webRtcServer, consumers: 0, transports: 0 });
-    }
-    const pool = new WorkerPool(workers, opts.logger);
-    for (const w of workers) {
-      w.worker.on('died', (err) => {
-        pool.logger.error({ worker: w.index, pid: w.worker.pid, err: err.message }, 'mediasoup worker died');
-        pool.emit('workerDied', w, err);
-      });
+    const slots = Array.from(
+      { length: n },
+      (_, index) =>
+        new WorkerSlot({
+          index,
+          listenIp: opts.listenIp,
+          announcedAddress: opts.announcedAddress,
+          rtcPort: opts.rtcPort > 0 ? opts.rtcPort + index : 0,
+          rtpPortRange: opts.rtpPortRange,
+          logLevel: opts.logLevel,
+          backoffInitialMs: opts.respawnBackoffInitialMs,
+          backoffMaxMs: opts.respawnBackoffMaxMs,
+          logger: opts.logger,
+        }),
+    );
+    try {
+      for (const slot of slots) await slot.start();
+    } catch (err) {
+      await Promise.all(slots.map((s) => s.close()));
+      throw err;
     }
     opts.logger.info({ workers: n, rtcPort: opts.rtcPort, listenIp: opts.listenIp }, 'mediasoup workers ready');
-    return pool;
+    return new WorkerPool(slots, (slots[0] as WorkerSlot).router.rtpCapabilities);
   }
 
-  get rtpCapabilities(): types.RtpCapabilities {
-    return (this.workers[0] as MediaWorker).router.rtpCapabilities;
+  get serving(): WorkerSlot[] {
+    return this.workers.filter((w) => w.serving);
   }
 
-  /** Origin worker for the n-th stream: spread streams round-robin. */
-  originFor(n: number): MediaWorker {
-    return this.workers[n % this.workers.length] as MediaWorker;
+  /**
+   * Where the n-th stream's Producer goes: slot n round-robin while it serves, else the serving slot
+   * with the least load. E_CAPACITY while no slot serves.
+   */
+  originFor(n: number): WorkerSlot {
+    const preferred = this.workers[n % this.workers.length] as WorkerSlot;
+    return preferred.serving ? preferred : this.leastLoaded();
   }
 
   /** Transports count too: viewers that have a transport but no consumer yet are about to load it. */
-  leastLoaded(): MediaWorker {
-    const load = (w: MediaWorker) => w.consumers + w.transports;
-    return this.workers.reduce((a, b) => (load(b) < load(a) ? b : a));
+  leastLoaded(): WorkerSlot {
+    const load = (w: WorkerSlot) => w.consumers + w.transports;
+    const up = this.serving;
+    if (up.length === 0)
+      throw new GatewayError('E_CAPACITY', 'no media worker is serving right now; try again shortly');
+    return up.reduce((a, b) => (load(b) < load(a) ? b : a));
   }
 
-  trackTransport(w: MediaWorker, transport: types.Transport): void {
-    w.transports++;
-    transport.observer.once('close', () => {
-      w.transports--;
+  /** Resolves with a serving slot as soon as there is one. */
+  whenServing(): Promise<WorkerSlot> {
+    const up = this.serving[0];
+    if (up) return Promise.resolve(up);
+    return new Promise((resolve) => {
+      const on = (slot: WorkerSlot, s: SlotState) => {
+        if (s !== 'serving' && !this.#closed) return;
+        this.off('slotState', on);
+        resolve(slot);
+      };
+      this.on('slotState', on);
     });
   }
 
   /** The producer as seen on `target`'s router: itself on the origin, a pipe producer elsewhere. */
-  producerOn(producer: types.Producer, origin: MediaWorker, target: MediaWorker): Promise<types.Producer> {
+  producerOn(producer: types.Producer, origin: WorkerSlot, target: WorkerSlot): Promise<types.Producer> {
     if (origin === target) return Promise.resolve(producer);
     const key = `${producer.id}:${target.index}`;
     let p = this.#pipes.get(key);
@@ -120,16 +127,9 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     return p;
   }
 
-  trackConsumer(w: MediaWorker, consumer: types.Consumer): void {
-    w.consumers++;
-    consumer.observer.once('close', () => {
-      w.consumers--;
-    });
-  }
-
-  close(): void {
+  async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const w of this.workers) w.worker.close();
+    await Promise.all(this.workers.map((w) => w.close()));
   }
 }

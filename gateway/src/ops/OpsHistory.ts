@@ -1,8 +1,9 @@
 // The last 15 minutes of load, sampled every 10 s, for the operators' page (people would rather look
 // than read). Kept in memory: a restart starts a fresh window; Prometheus keeps the long history.
-import type { Capacity } from '../capacity/Capacity.js';
+
 import type { WorkerPool } from '../media/WorkerPool.js';
 import type { StreamRegistry } from '../streams/StreamRegistry.js';
+import type { Capacity } from '../viewing/Capacity.js';
 
 export interface OpsSample {
   t: number;

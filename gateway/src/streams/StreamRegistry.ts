@@ -1,6 +1,6 @@
 // All configured cameras and their variants; where each one's Producer lives.
 import type { CameraConfig, Config } from '../../../config/schema.js';
-import { GatewayError } from '../errors.js';
+import { GatewayError } from '../../../signaling/src/errors.js';
 import type { Logger } from '../log.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
 import { StreamVariant, type VariantName } from './StreamVariant.js';
@@ -20,7 +20,6 @@ export class StreamRegistry {
   constructor(cameras: CameraConfig[], ingest: Config['ingest'], pool: WorkerPool, logger: Logger) {
     cameras.forEach((cam, n) => {
       this.#cameras.set(cam.id, cam);
-      const origin = pool.originFor(n);
       for (const variant of ['main', 'sub'] as const) {
         const source = cam[variant];
         if (!source) continue;
@@ -33,7 +32,8 @@ export class StreamRegistry {
           ingestMode: cam.ingest ?? 'auto',
           alwaysOn: cam.alwaysOn && variant === 'main',
           ingest,
-          origin,
+          pool,
+          placement: n,
           logger,
         });
         this.#variants.set(sv.id, sv);

@@ -1,43 +1,48 @@
-// One camera stream variant (`main` or `sub`): its mediasoup Producer(s), the ingest that feeds them
-// (the packet-level RTSP relay, or FFmpeg when the camera needs transcoding or `ingest: ffmpeg`),
-// on-demand start/stop by viewer count, and stall detection from the producer's byte counters.
+// One camera stream variant (`main` or `sub`): its state, on-demand start and stop by viewer count,
+// and the wiring of its parts: the ingest plan (ingestPlan.ts, pure), the forwarders and the ingest
+// source (packet relay or FFmpeg) under one Supervisor, the Producers (ProducerSet, rebuilt on a
+// serving worker when theirs dies) and the health watch (IngestHealth).
 //
-// The PlainTransports and Producers are made once (after the first successful probe) and outlive
-// FFmpeg restarts and idle stops, so viewers keep their consumers and the video resumes by itself.
-import type dgram from 'node:dgram';
+// The forwarders outlive camera sessions, FFmpeg restarts, idle stops and worker deaths: viewers of
+// a restarted camera keep their consumers and the video resumes by itself; after a worker death they
+// consume the stream's new Producer while the camera session carries on.
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import type { Config, VariantConfig } from '../../../config/schema.js';
-import { GatewayError } from '../errors.js';
-import { backoffDelay } from '../ingest/backoff.js';
-import { FfmpegSource, type RestartReason } from '../ingest/FfmpegSource.js';
-import { ffmpegArgs, type IngestPlan, type RtpTarget, redact, urlSecrets } from '../ingest/ffmpegArgs.js';
-import { reserveUdpPair } from '../ingest/ports.js';
-import { type ProbeResult, probe } from '../ingest/probe.js';
-import { RtpContinuity } from '../ingest/RtpContinuity.js';
+import { GatewayError } from '../../../signaling/src/errors.js';
+import type { Supervisor } from '../core/Supervisor.js';
+import { FfmpegSource, type FfmpegTargets } from '../ingest/FfmpegSource.js';
+import { ffmpegArgs, type IngestPlan, redact, urlSecrets } from '../ingest/ffmpegArgs.js';
+import { probe } from '../ingest/probe.js';
+import { RtpForwarder } from '../ingest/RtpForwarder.js';
 import { planPacketIngest } from '../ingest/rtsp/plan.js';
 import { type Described, describe } from '../ingest/rtsp/RtspConnection.js';
-import { RtspPacketSource, type SupervisedRtpSource } from '../ingest/rtsp/RtspPacketSource.js';
+import { RtspPacketSource } from '../ingest/rtsp/RtspPacketSource.js';
 import { parseSdp } from '../ingest/rtsp/sdp.js';
+import { type IngestSource, type RestartReason, superviseIngest } from '../ingest/source.js';
 import type { Logger } from '../log.js';
 import {
   type AudioCodec,
   audioProducerCodec,
-  PLAYOUT_DELAY,
   signalledProfileLevelId,
   ssrcFor,
-  VIDEO_PT,
   videoProducerCodec,
 } from '../media/codecs.js';
-import type { MediaWorker } from '../media/WorkerPool.js';
+import type { WorkerPool } from '../media/WorkerPool.js';
+import type { WorkerSlot } from '../media/WorkerSlot.js';
+import { IngestHealth, type IngestStats } from './IngestHealth.js';
+import { decideFfmpeg, decidePacket, type FfmpegTracks, type IngestMode, type IngestWish } from './ingestPlan.js';
+import { ProducerSet, type TrackSpec } from './ProducerSet.js';
 
+export type { IngestMode, IngestStats };
 export type VariantName = 'main' | 'sub';
-export type IngestMode = 'auto' | 'packet' | 'ffmpeg';
 export type StreamState = 'idle' | 'starting' | 'live' | 'stalled' | 'error';
 
 export interface StreamVariantEvents {
   state: [StreamState, string | undefined];
   restart: [RestartReason];
+  /** The Producers were rebuilt on another worker (their old one died). */
+  rehomed: [{ from: number; to: number; ms: number }];
 }
 
 export interface StreamVariantOptions {
@@ -50,59 +55,64 @@ export interface StreamVariantOptions {
   ingest: Config['ingest'];
   /** auto (default): packet relay for H.264 (+ G.711/Opus audio), FFmpeg when transcoding is needed. */
   ingestMode?: IngestMode;
-  origin: MediaWorker;
-  /** Where FFmpeg's fixed local ports come from (one pool per gateway, so no two streams share). */
+  pool: WorkerPool;
+  /** This stream's place in the config: its preferred worker slot, round-robin. */
+  placement: number;
   logger: Logger;
 }
 
-export interface IngestStats {
-  bitrateBps: number;
-  packetsLost: number;
-  jitterSec: number;
-  packetCount: number;
-}
-
 interface Track {
-  transport: types.PlainTransport;
-  producer: types.Producer;
-  target: RtpTarget;
-  /** FFmpeg path: what FFmpeg sends through, keeping numbers and timestamps running across restarts. */
-  continuity?: RtpContinuity;
+  kind: types.MediaKind;
+  codec: types.RtpCodecParameters;
 }
 
-const STALL_POLL_MS = 1000;
-/** Where FFmpeg sends a track's RTP. */
-const sendTo = (t: Track): RtpTarget => t.continuity?.ffmpegTarget ?? t.target;
+/** A pause before trying another slot when making the Producers failed (e.g. the worker died meanwhile). */
+const REHOME_RETRY_MS = 200;
 
 export class StreamVariant extends EventEmitter<StreamVariantEvents> {
   #state: StreamState = 'idle';
   #lastError: string | undefined;
   #viewers = 0;
-  #video: Track | undefined;
-  #audio: Track | undefined;
-  #audioMode: 'copy' | 'opus' | undefined;
-  #videoMode: 'copy' | 'transcode' = 'copy';
-  #fps = 25;
-  #longAnalysis = false;
-  #source: SupervisedRtpSource | undefined;
-  #packet: RtspPacketSource | undefined;
-  #preparing: Promise<void> | undefined;
-  #prepareAttempt = 0;
-  #retryTimer: NodeJS.Timeout | undefined;
-  #idleTimer: NodeJS.Timeout | undefined;
-  #stallTimer: NodeJS.Timeout | undefined;
-  #lastBytes = 0;
-  #lastProgressAt = 0;
-  #liveSince: number | undefined;
-  #stats: IngestStats = { bitrateBps: 0, packetsLost: 0, jitterSec: 0, packetCount: 0 };
-  readonly #consumers = new Set<types.Consumer>();
   #closed = false;
+  #liveSince: number | undefined;
+  #longAnalysis = false;
+  #ffmpegTracks: FfmpegTracks | undefined;
+  #forwarders: RtpForwarder[] = [];
+  #specs: TrackSpec[] = [];
+  #set: ProducerSet | undefined;
+  #homing: Promise<ProducerSet> | undefined;
+  #source: IngestSource | undefined;
+  #packet: RtspPacketSource | undefined;
+  #prepareError: GatewayError | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+  readonly #supervisor: Supervisor<RestartReason>;
+  readonly #health: IngestHealth;
+  readonly #consumers = new Set<types.Consumer>();
   readonly logger: Logger;
 
   constructor(readonly opts: StreamVariantOptions) {
     super();
     this.setMaxListeners(0); // one 'state' listener per view: a popular stream has many
     this.logger = opts.logger.child({ stream: opts.streamId, variant: opts.variant });
+    this.#supervisor = superviseIngest({ run: () => this.#runOnce(), close: async () => {} }, opts.ingest);
+    this.#supervisor.on('failed', (e) => this.#onRunEnded(e));
+    this.#health = new IngestHealth({
+      producer: () => this.#set?.video,
+      runningSince: () => this.#supervisor.runningSince,
+      stallTimeoutMs: opts.ingest.stallTimeoutSec * 1000,
+      onProgress: () => {
+        if (this.#state === 'live') return;
+        this.#liveSince = Date.now();
+        this.#lastError = undefined;
+        this.#setState('live');
+      },
+      onStall: (silentForMs) => {
+        if (this.#supervisor.state !== 'running') return;
+        this.logger.warn({ silentForMs }, `no RTP from camera; restarting ${this.#packet ? 'rtsp session' : 'ffmpeg'}`);
+        this.#setState('stalled', 'no video received');
+        this.#supervisor.restart('stall');
+      },
+    });
   }
 
   get id(): string {
@@ -117,11 +127,17 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
   get viewers(): number {
     return this.#viewers;
   }
-  get origin(): MediaWorker {
-    return this.opts.origin;
+  get closed(): boolean {
+    return this.#closed;
+  }
+  /** The slot the Producers live on (where they will be made, before they exist). */
+  get origin(): WorkerSlot {
+    return (
+      this.#set?.slot ?? (this.opts.pool.workers[this.opts.placement % this.opts.pool.workers.length] as WorkerSlot)
+    );
   }
   get producers(): types.Producer[] {
-    return [this.#video?.producer, this.#audio?.producer].filter((p): p is types.Producer => !!p);
+    return this.#set?.producers ?? [];
   }
   get ffmpegPid(): number | undefined {
     return this.#source?.pid;
@@ -135,17 +151,17 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     return this.#packet?.counters;
   }
   get ingestRunning(): boolean {
-    return !!this.#source && this.#source.state !== 'stopped';
+    return this.#supervisor.state !== 'stopped';
   }
   get restarts(): number {
-    return this.#source?.restarts ?? 0;
+    return this.#supervisor.restarts;
   }
   get liveSince(): number | undefined {
     return this.#liveSince;
   }
   /** The video producer's receive stats, refreshed every second while ingest runs. */
   get ingestStats(): IngestStats {
-    return this.ingestRunning ? this.#stats : { ...this.#stats, bitrateBps: 0 };
+    return this.ingestRunning ? this.#health.stats : { ...this.#health.stats, bitrateBps: 0 };
   }
   /** Consumers of this variant on any worker (for egress stats). */
   get consumers(): ReadonlySet<types.Consumer> {
@@ -158,32 +174,36 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
   }
 
   /**
-   * A viewer wants this variant: start ingest if needed and return the producers once they exist.
-   * Concurrent callers share one start. Each successful acquire() must be paired with release().
+   * A viewer wants this variant: start ingest if needed and resolve with the Producers and their slot
+   * once they exist. Concurrent callers share one start. Each successful acquire() is paired with release().
    */
-  async acquire(): Promise<types.Producer[]> {
+  async acquire(): Promise<ProducerSet> {
     if (this.#closed) throw new GatewayError('E_NOT_FOUND', `stream ${this.id} is closed`);
     this.#viewers++;
     clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
     try {
       await this.#ensureStarted();
+      return await this.#home();
     } catch (err) {
       this.release();
       throw err;
     }
-    return this.producers;
   }
 
   release(): void {
     this.#viewers = Math.max(0, this.#viewers - 1);
     if (this.#viewers > 0 || this.opts.alwaysOn || this.#closed) return;
-    const ms = this.opts.ingest.idleTimeoutSec * 1000;
+    // A camera that never came up is not retried for nobody (cameras lock accounts).
+    if (!this.#source) {
+      void this.stopIngest('no viewer');
+      return;
+    }
     clearTimeout(this.#idleTimer);
     this.#idleTimer = setTimeout(() => {
       this.#idleTimer = undefined;
       if (this.#viewers === 0) void this.stopIngest('idle');
-    }, ms);
+    }, this.opts.ingest.idleTimeoutSec * 1000);
   }
 
   /** Starts ingest without a viewer (alwaysOn cameras); failures are retried in the background. */
@@ -191,145 +211,124 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     this.#ensureStarted().catch(() => {});
   }
 
+  /** Resolves once the ingest is prepared (producers made), or rejects with why its first try failed. */
   #ensureStarted(): Promise<void> {
-    if (this.#video && this.#source) {
-      if (this.#source.state === 'stopped') this.#setState('starting');
-      this.#source.start();
-      this.#watchStalls();
-      return Promise.resolve();
+    if (this.#state === 'idle' || (this.#state === 'error' && !this.ingestRunning)) this.#setState('starting');
+    this.#health.start();
+    this.#supervisor.start();
+    if (this.#source) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const onState = () => {
+        if (!this.#source) return;
+        done();
+        resolve();
+      };
+      const onFailed = () => {
+        done();
+        reject(this.#prepareError ?? new GatewayError('E_STREAM_OFFLINE', `camera ${this.id} is not reachable`));
+      };
+      const done = () => {
+        this.#supervisor.off('started', onState);
+        this.#supervisor.off('failed', onFailed);
+      };
+      this.#supervisor.on('started', onState);
+      this.#supervisor.on('failed', onFailed);
+    });
+  }
+
+  /** One run of the ingest; the first one decides the path and makes the forwarders and Producers. */
+  async #runOnce() {
+    if (!this.#source) {
+      this.#prepareError = undefined;
+      try {
+        await this.#prepare();
+      } catch (err) {
+        this.#prepareError = err instanceof GatewayError ? err : new GatewayError('E_STREAM_OFFLINE', String(err));
+        throw err;
+      }
     }
-    if (!this.#preparing) {
-      this.#setState('starting');
-      this.#preparing = this.#prepare().finally(() => {
-        this.#preparing = undefined;
-      });
-    }
-    return this.#preparing;
+    return (this.#source as IngestSource).run();
+  }
+
+  get #wish(): IngestWish {
+    return { mode: this.opts.ingestMode ?? 'auto', transcode: this.opts.source.transcode, audio: this.opts.audio };
   }
 
   async #prepare(): Promise<void> {
-    const mode = this.opts.ingestMode ?? 'auto';
-    if (mode !== 'ffmpeg' && (await this.#preparePacket(mode))) return;
+    if (this.#wish.mode !== 'ffmpeg' && (await this.#preparePacket())) return;
     const { source, ingest } = this.opts;
-    let info: ProbeResult;
-    try {
-      info = await probe(ingest.ffprobePath, source.url, this.opts.rtspTransport, ingest.connectTimeoutSec);
-    } catch (err) {
-      const msg = redact((err as Error).message, urlSecrets(source.url));
-      this.#fail(`camera unreachable: ${msg}`);
-      this.#scheduleRetry();
-      throw new GatewayError('E_STREAM_OFFLINE', `camera ${this.id} is not reachable (${msg})`);
-    }
-    if (this.#closed) throw new GatewayError('E_NOT_FOUND', `stream ${this.id} is closed`);
-    const v = info.video;
-    if (!v) {
-      this.#fail('camera sends no video track');
-      throw new GatewayError('E_UNSUPPORTED', `camera ${this.id} sends no video`);
-    }
-    const transcode = source.transcode === 'always' || (source.transcode === 'auto' && v.codec !== 'h264');
-    if (!transcode && v.codec !== 'h264') {
-      this.#fail(`camera sends ${v.codec} and transcode is 'never'`);
-      throw new GatewayError(
-        'E_UNSUPPORTED',
-        `camera ${this.id} sends ${v.codec}, which browsers cannot play, and transcoding is off`,
-      );
-    }
-    this.#videoMode = transcode ? 'transcode' : 'copy';
-    this.#fps = Math.round(v.fps) || 25;
-    const profileLevelId = transcode ? '42e01f' : signalledProfileLevelId(v.profile);
-    this.#video = await this.#makeTrack(
-      'video',
-      videoProducerCodec(profileLevelId),
-      VIDEO_PT,
-      await reserveUdpPair(),
-      true,
+    const info = await probe(ingest.ffprobePath, source.url, this.opts.rtspTransport, ingest.connectTimeoutSec).catch(
+      (err: Error) => this.#unreachable(err),
     );
-    const a = info.audio;
-    if (this.opts.audio && a) {
-      const codec: AudioCodec = a.codec === 'pcm_mulaw' ? 'pcmu' : a.codec === 'pcm_alaw' ? 'pcma' : 'opus';
-      this.#audioMode = codec === 'opus' ? 'opus' : 'copy';
-      const params = audioProducerCodec(codec);
-      this.#audio = await this.#makeTrack('audio', params, params.payloadType, await reserveUdpPair(), true);
+    if (this.#closed) throw new GatewayError('E_NOT_FOUND', `stream ${this.id} is closed`);
+    const tracks = decideFfmpeg(this.#wish, info);
+    if ('error' in tracks) {
+      this.#fail(tracks.error);
+      throw new GatewayError('E_UNSUPPORTED', `camera ${this.id}: ${tracks.error}`, 'bad_stream');
     }
+    this.#ffmpegTracks = tracks;
+    const audio = tracks.audio ? audioProducerCodec(tracks.audio.codec) : undefined;
+    await this.#makeMedia([
+      { kind: 'video', codec: videoProducerCodec(tracks.video.profileLevelId) },
+      ...(audio ? [{ kind: 'audio' as const, codec: audio }] : []),
+    ]);
+    const v = info.video;
     this.logger.info(
       {
-        codec: v.codec,
-        profile: v.profile,
-        signalled: profileLevelId,
-        mode: this.#videoMode,
-        size: `${v.width}x${v.height}`,
-        fps: v.fps,
-        audio: this.#audioMode ?? 'none',
+        codec: v?.codec,
+        profile: v?.profile,
+        signalled: tracks.video.profileLevelId,
+        mode: tracks.video.mode,
+        size: `${v?.width}x${v?.height}`,
+        fps: v?.fps,
+        audio: tracks.audio?.mode ?? 'none',
       },
       'camera probed; producers ready',
     );
-    this.#prepareAttempt = 0;
-    this.#source = new FfmpegSource({
+    const [video, audioFwd] = this.#forwarders as [RtpForwarder, RtpForwarder | undefined];
+    this.#source = await FfmpegSource.create({
       ffmpegPath: ingest.ffmpegPath,
-      args: () => ffmpegArgs(this.#plan()),
+      args: (targets) => ffmpegArgs(this.#plan(targets)),
+      video,
+      audio: audioFwd,
       secrets: urlSecrets(source.url),
-      backoffInitialMs: ingest.backoffInitialMs,
-      backoffMaxMs: ingest.backoffMaxMs,
       logger: this.logger,
     });
-    this.#source.on('state', (state) => {
-      if (state === 'running') for (const t of [this.#video, this.#audio]) t?.continuity?.newSession();
-    });
-    this.#source.on('failed', ({ reason }) => {
-      if (reason === 'bad_stream') this.#longAnalysis = true;
-      this.#fail(`ffmpeg ended (${reason})`);
-      this.emit('restart', reason);
-    });
-    this.#source.start();
-    this.#watchStalls();
   }
 
   /**
    * The packet path: DESCRIBE the camera and, when its tracks can be relayed as they are, make the
-   * producers and an RtspPacketSource that continues on the same connection. Returns false when
-   * `auto` should use FFmpeg instead (the camera needs transcoding).
+   * forwarders, the Producers and an RtspPacketSource that continues on the same connection. False
+   * when `auto` should use FFmpeg instead (the camera needs transcoding).
    */
-  async #preparePacket(mode: 'auto' | 'packet'): Promise<boolean> {
+  async #preparePacket(): Promise<boolean> {
     const { source, ingest } = this.opts;
-    let d: Described;
-    try {
-      d = await describe(source.url, { timeoutMs: ingest.connectTimeoutSec * 1000, userAgent: 'cctv-gateway' });
-    } catch (err) {
-      const msg = redact((err as Error).message, urlSecrets(source.url));
-      this.#fail(`camera unreachable: ${msg}`);
-      this.#scheduleRetry();
-      throw new GatewayError('E_STREAM_OFFLINE', `camera ${this.id} is not reachable (${msg})`);
-    }
+    const d: Described = await describe(source.url, {
+      timeoutMs: ingest.connectTimeoutSec * 1000,
+      userAgent: 'cctv-gateway',
+    }).catch((err: Error) => this.#unreachable(err));
     if (this.#closed) {
       d.conn.close();
       throw new GatewayError('E_NOT_FOUND', `stream ${this.id} is closed`);
     }
     const plan = planPacketIngest(parseSdp(d.sdp));
-    const audioNeedsFfmpeg = this.opts.audio && plan.audioCodec !== '' && !plan.audio;
-    const why =
-      source.transcode === 'always'
-        ? "transcode is 'always'"
-        : !plan.video
-          ? plan.videoProblem
-          : audioNeedsFfmpeg
-            ? `${plan.audioCodec} audio needs transcoding`
-            : undefined;
-    if (mode === 'auto' && why) {
+    const decision = decidePacket(this.#wish, plan);
+    if (decision.use === 'ffmpeg') {
       d.conn.close();
-      this.logger.info({ codec: plan.videoCodec, audio: plan.audioCodec || 'none', why }, 'ingest: using ffmpeg');
+      this.logger.info(
+        { codec: plan.videoCodec, audio: plan.audioCodec || 'none', why: decision.why },
+        'ingest: using ffmpeg',
+      );
       return false;
     }
-    if (!plan.video || source.transcode === 'always') {
+    if (decision.use === 'none') {
       d.conn.close();
-      const reason = why ?? 'no video';
-      this.#fail(`ingest 'packet' cannot relay this camera: ${reason}`);
-      throw new GatewayError('E_UNSUPPORTED', `camera ${this.id}: ${reason}, and its ingest is 'packet'`);
+      this.#fail(decision.why);
+      throw new GatewayError('E_UNSUPPORTED', `camera ${this.id}: ${decision.why}`, 'bad_stream');
     }
-    if (audioNeedsFfmpeg) {
-      this.logger.warn({ audio: plan.audioCodec }, "camera audio needs transcoding; not relayed with ingest 'packet'");
-    }
+    if (decision.warning) this.logger.warn({ audio: plan.audioCodec }, decision.warning);
     // The profile comes from the SDP (or its SPS); a camera that states neither is asked with ffprobe.
-    let cameraProfile = plan.video.profileLevelId;
+    let cameraProfile = plan.video?.profileLevelId;
     if (!cameraProfile) {
       const info = await probe(ingest.ffprobePath, source.url, this.opts.rtspTransport, ingest.connectTimeoutSec).catch(
         () => undefined,
@@ -337,16 +336,15 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
       cameraProfile = info?.video?.profile ?? '';
     }
     const profileLevelId = signalledProfileLevelId(cameraProfile);
-    // The relay's local sockets are bound here and held for the stream's life (see ports.ts).
-    const a = this.opts.audio ? plan.audio : undefined;
-    const videoSockets = await reserveUdpPair();
-    const audioSockets = a ? await reserveUdpPair() : undefined;
-    this.#video = await this.#makeTrack('video', videoProducerCodec(profileLevelId), VIDEO_PT, videoSockets, false);
-    let audioCodec: AudioCodec | undefined;
-    if (a && audioSockets) {
-      audioCodec = a.codec;
-      const params = audioProducerCodec(a.codec);
-      this.#audio = await this.#makeTrack('audio', params, params.payloadType, audioSockets, false);
+    const audioCodec: AudioCodec | undefined = decision.audio;
+    try {
+      await this.#makeMedia([
+        { kind: 'video', codec: videoProducerCodec(profileLevelId) },
+        ...(audioCodec ? [{ kind: 'audio' as const, codec: audioProducerCodec(audioCodec) }] : []),
+      ]);
+    } catch (err) {
+      d.conn.close();
+      throw err;
     }
     this.logger.info(
       {
@@ -359,150 +357,134 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
       },
       'camera described; producers ready',
     );
-    this.#prepareAttempt = 0;
-    const video = this.#video;
+    const [video, audio] = this.#forwarders as [RtpForwarder, RtpForwarder | undefined];
     const packet = new RtspPacketSource({
       url: source.url,
       transport: this.opts.rtspTransport,
       timeoutMs: ingest.connectTimeoutSec * 1000,
-      video: { target: video.target, codec: 'h264', clockRate: 90000, sockets: videoSockets },
+      video: { forwarder: video, codec: 'h264', clockRate: 90000 },
       audio:
-        this.#audio && audioCodec
-          ? {
-              target: this.#audio.target,
-              codec: audioCodec,
-              clockRate: audioCodec === 'opus' ? 48000 : 8000,
-              sockets: audioSockets,
-            }
+        audio && audioCodec
+          ? { forwarder: audio, codec: audioCodec, clockRate: audioCodec === 'opus' ? 48000 : 8000 }
           : undefined,
       secrets: urlSecrets(source.url),
-      backoffInitialMs: ingest.backoffInitialMs,
-      backoffMaxMs: ingest.backoffMaxMs,
       logger: this.logger,
       described: d,
     });
     this.#packet = packet;
     this.#source = packet;
-    packet.on('failed', ({ reason }) => {
-      this.#fail(`rtsp session ended (${reason})`);
-      this.emit('restart', reason);
-    });
-    packet.start();
-    this.#watchStalls();
     return true;
   }
 
-  async #makeTrack(
-    kind: types.MediaKind,
-    codec: types.RtpCodecParameters,
-    payloadType: number,
-    sockets: [dgram.Socket, dgram.Socket],
-    ffmpeg: boolean,
-  ): Promise<Track> {
-    const transport = await this.opts.origin.router.createPlainTransport({
-      listenIp: { ip: '127.0.0.1' },
-      rtcpMux: false,
-      comedia: true,
-    });
-    const ssrc = ssrcFor(`${this.id}/${kind}`);
-    const producer = await transport.produce({
-      kind,
-      rtpParameters: {
-        codecs: [codec],
-        encodings: [{ ssrc }],
-        // The ingest stamps each video frame's first packet with it (FrameStartStamp).
-        ...(kind === 'video' ? { headerExtensions: [{ uri: PLAYOUT_DELAY.uri, id: PLAYOUT_DELAY.preferredId }] } : {}),
-      },
-      appData: { stream: this.opts.streamId, variant: this.opts.variant },
-    });
-    const target: RtpTarget = {
-      ip: '127.0.0.1',
-      rtpPort: transport.tuple.localPort,
-      rtcpPort: transport.rtcpTuple?.localPort ?? transport.tuple.localPort,
-      localRtpPort: sockets[0].address().port,
-      localRtcpPort: sockets[1].address().port,
-      ssrc,
-      payloadType,
-    };
-    // The packet relay sends from the sockets itself; FFmpeg's packets go through RtpContinuity.
-    const continuity = ffmpeg
-      ? await RtpContinuity.open(target, codec.clockRate, kind === 'video', sockets)
-      : undefined;
-    return { transport, producer, target, ...(continuity ? { continuity } : {}) };
+  #unreachable(err: Error): never {
+    const msg = redact(err.message, urlSecrets(this.opts.source.url));
+    this.#fail(`camera unreachable: ${msg}`);
+    throw new GatewayError('E_STREAM_OFFLINE', `camera ${this.id} is not reachable (${msg})`, 'unreachable');
   }
 
-  #plan(): IngestPlan {
-    const video = this.#video as Track;
+  /** The forwarders (held sockets) and the first Producers; the forwarders are made once. */
+  async #makeMedia(tracks: Track[]): Promise<void> {
+    for (const t of tracks) {
+      const forwarder = await RtpForwarder.open({
+        ssrc: ssrcFor(`${this.id}/${t.kind}`),
+        payloadType: t.codec.payloadType,
+        clockRate: t.codec.clockRate,
+        video: t.kind === 'video',
+        logger: this.logger,
+      });
+      this.#forwarders.push(forwarder);
+      this.#specs.push({ kind: t.kind, codec: t.codec, forwarder });
+    }
+    await this.#home();
+  }
+
+  /** The current Producers, or new ones on a serving slot (the first time, or after their worker died). */
+  #home(): Promise<ProducerSet> {
+    const set = this.#set;
+    if (set && !set.closed) return Promise.resolve(set);
+    this.#homing ??= (async () => {
+      const pool = this.opts.pool;
+      for (;;) {
+        if (this.#closed) throw new GatewayError('E_NOT_FOUND', `stream ${this.id} is closed`);
+        const slot = pool.serving.length > 0 ? pool.originFor(this.opts.placement) : await pool.whenServing();
+        try {
+          const made = await ProducerSet.create(slot, this.#specs, {
+            stream: this.opts.streamId,
+            variant: this.opts.variant,
+          });
+          if (this.#closed) {
+            made.close();
+            continue;
+          }
+          made.on('lost', () => this.#onLost(made));
+          this.#set = made;
+          return made;
+        } catch (err) {
+          this.logger.warn(
+            { worker: slot.index, err: (err as Error).message },
+            'producers could not be made; trying again',
+          );
+          await new Promise((r) => setTimeout(r, REHOME_RETRY_MS));
+        }
+      }
+    })().finally(() => {
+      this.#homing = undefined;
+    });
+    return this.#homing;
+  }
+
+  /** The Producers' worker died: make them again on a serving worker; the camera session carries on. */
+  #onLost(set: ProducerSet): void {
+    if (this.#closed || this.#set !== set) return;
+    this.#set = undefined;
+    const t0 = Date.now();
+    this.logger.warn({ worker: set.slot.index }, 'worker of the producers died; re-homing the stream');
+    this.#home().then(
+      (next) => {
+        const ms = Date.now() - t0;
+        this.logger.info({ from: set.slot.index, to: next.slot.index, ms }, 'stream re-homed');
+        this.emit('rehomed', { from: set.slot.index, to: next.slot.index, ms });
+      },
+      () => {},
+    );
+  }
+
+  #plan(targets: FfmpegTargets): IngestPlan {
+    const tracks = this.#ffmpegTracks as FfmpegTracks;
     return {
       url: this.opts.source.url,
       rtspTransport: this.opts.rtspTransport,
       timeoutSec: this.opts.ingest.connectTimeoutSec,
       // Short analysis starts video ~0.8 s sooner; audio, or a camera whose parameters did not
       // arrive in time (FFmpeg said 'bad_stream'), gets the long one.
-      analyzeUs: this.#audio || this.#longAnalysis ? 1_000_000 : 200_000,
-      video: { ...sendTo(video), mode: this.#videoMode, fps: this.#fps },
-      ...(this.#audio && this.#audioMode ? { audio: { ...sendTo(this.#audio), mode: this.#audioMode } } : {}),
+      analyzeUs: tracks.audio || this.#longAnalysis ? 1_000_000 : 200_000,
+      video: { ...targets.video, mode: tracks.video.mode, fps: tracks.video.fps },
+      ...(tracks.audio && targets.audio ? { audio: { ...targets.audio, mode: tracks.audio.mode } } : {}),
     };
   }
 
-  #scheduleRetry(): void {
-    if (this.#closed || (this.#viewers === 0 && !this.opts.alwaysOn)) return;
-    const { backoffInitialMs, backoffMaxMs } = this.opts.ingest;
-    const delay = backoffDelay(this.#prepareAttempt++, backoffInitialMs, backoffMaxMs);
-    clearTimeout(this.#retryTimer);
-    this.#retryTimer = setTimeout(() => {
-      if (this.#viewers > 0 || this.opts.alwaysOn) this.#ensureStarted().catch(() => {});
-    }, delay);
-  }
-
-  #watchStalls(): void {
-    if (this.#stallTimer || !this.#video) return;
-    this.#lastProgressAt = Date.now();
-    const producer = this.#video.producer;
-    this.#stallTimer = setInterval(async () => {
-      const stats = await producer.getStats().catch(() => []);
-      const bytes = stats.reduce((n, s) => n + (s.byteCount ?? 0), 0);
-      const now = Date.now();
-      this.#stats = {
-        bitrateBps: stats.reduce((n, s) => n + (s.bitrate ?? 0), 0),
-        packetsLost: stats.reduce((n, s) => n + (s.packetsLost ?? 0), 0),
-        jitterSec: Math.max(0, ...stats.map((s) => (s.jitter ?? 0) / 90000)), // video: 90 kHz RTP clock
-        packetCount: stats.reduce((n, s) => n + (s.packetCount ?? 0), 0),
-      };
-      if (bytes > this.#lastBytes) {
-        this.#lastBytes = bytes;
-        this.#lastProgressAt = now;
-        if (this.#state !== 'live') {
-          this.#liveSince = now;
-          this.#lastError = undefined;
-          this.#setState('live');
-        }
-        return;
-      }
-      // Silence counts from the later of the last packet and this FFmpeg's start.
-      const since = Math.max(this.#lastProgressAt, this.#source?.runningSince ?? 0);
-      if (this.#source?.state === 'running' && since > 0 && now - since > this.opts.ingest.stallTimeoutSec * 1000) {
-        this.logger.warn(
-          { silentForMs: now - since },
-          `no RTP from camera; restarting ${this.#packet ? 'rtsp session' : 'ffmpeg'}`,
-        );
-        this.#setState('stalled', 'no video received');
-        this.#lastProgressAt = now;
-        this.#source.restart('stall');
-        this.emit('restart', 'stall');
-      }
-    }, STALL_POLL_MS);
-    this.#stallTimer.unref();
+  #onRunEnded(e: {
+    reason: RestartReason;
+    message: string;
+    code?: number | null;
+    delayMs: number;
+    restarts: number;
+  }): void {
+    if (!this.#source) return; // preparing failed: #fail has said why
+    if (e.reason === 'bad_stream' && !this.#packet) this.#longAnalysis = true;
+    this.logger.warn(
+      { reason: e.reason, status: e.code ?? null, error: e.message, restartInMs: e.delayMs, restarts: e.restarts },
+      `${this.#packet ? 'rtsp session' : 'ffmpeg'} ended; restarting`,
+    );
+    this.#fail(`${this.#packet ? 'rtsp session' : 'ffmpeg'} ended (${e.reason})`);
+    this.emit('restart', e.reason);
   }
 
   async stopIngest(why: string): Promise<void> {
-    clearInterval(this.#stallTimer);
-    this.#stallTimer = undefined;
-    clearTimeout(this.#retryTimer);
-    if (this.#source && this.#source.state !== 'stopped') {
-      await this.#source.stop();
-      this.logger.info({ why }, 'ingest stopped');
-    }
+    this.#health.stop();
+    const running = this.#supervisor.state !== 'stopped';
+    await this.#supervisor.stop('stopped');
+    if (running && this.#source) this.logger.info({ why }, 'ingest stopped');
     this.#liveSince = undefined;
     if (!this.#closed) this.#setState('idle');
   }
@@ -524,11 +506,9 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     this.#closed = true;
     clearTimeout(this.#idleTimer);
     await this.stopIngest('close');
-    await this.#packet?.close();
-    for (const t of [this.#video, this.#audio]) {
-      t?.continuity?.close();
-      t?.transport.close();
-    }
+    await this.#source?.close();
+    this.#set?.close();
+    for (const f of this.#forwarders) f.close();
     this.#setState('idle');
   }
 }

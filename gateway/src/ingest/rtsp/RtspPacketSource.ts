@@ -2,11 +2,9 @@
 // (and G.711/Opus audio) to the stream's mediasoup PlainTransports the moment it arrives, instead
 // of letting FFmpeg hold every frame until the next one starts.
 //
-// Same seam and lifecycle as FfmpegSource (RtpSource: state, restarts, runningSince, start/restart/
-// stop, `state` and `failed` events; supervised restarts with capped backoff). Per packet it
-// rewrites the RTP header in place (the Producer's SSRC and payload type, sequence numbers that run
-// on across reconnects, timestamps that keep increasing) and sends it from fixed local ports: the
-// comedia PlainTransport only accepts the source address it learned first. Before each IDR that
+// The same seam as the FFmpeg path (IngestSource: one run is one RTSP session; the stream's
+// Supervisor restarts it) and the same RtpForwarder per track, which rewrites each packet's header
+// and sends it from the stream's held local ports. Before each IDR that
 // comes without in-band SPS/PPS it sends one STAP-A with the camera's SDP (or last in-band) SPS and
 // PPS, so mediasoup sees a keyframe. A video packet larger than MAX_RTP_PACKET (some cameras send
 // whole slices in one packet over RTSP/TCP) goes on as FU-A fragments of at most FRAGMENT_PAYLOAD
@@ -15,34 +13,24 @@
 // reports go on to the transport's RTCP port with the SSRC and timestamp rewritten; receiver
 // reports go back to the camera every few seconds.
 import dgram from 'node:dgram';
-import { EventEmitter } from 'node:events';
 import os from 'node:os';
+import type { Run, RunEnd } from '../../core/Supervisor.js';
 import type { Logger } from '../../log.js';
 import type { AudioCodec } from '../../media/codecs.js';
-import { backoffDelay } from '../backoff.js';
-import type { RestartReason, RtpSource, RtpSourceEvents, SourceState } from '../FfmpegSource.js';
-import { type RtpTarget, redact } from '../ffmpegArgs.js';
+import { redact } from '../ffmpegArgs.js';
+import type { RtpForwarder } from '../RtpForwarder.js';
+import type { IngestSource, RestartReason } from '../source.js';
 import { fragmentH264, HAS_PPS, HAS_SPS, IDR_START, inspectH264, parameterSets, stapAPayload } from './h264.js';
 import { parseSession, parseTransport } from './message.js';
 import { planPacketIngest } from './plan.js';
 import { type Described, describe, type RtspConnection, RtspError } from './RtspConnection.js';
-import { findSenderReport, ReceiverStats, wantsKeyframe, writePli, writeReceiverReport } from './rtcp.js';
-import { FrameStartStamp, isRtp, payloadEnd, payloadOffset, RTP_HEADER, RtpRewriter, writeRtpHeader } from './rtp.js';
+import { findSenderReport, ReceiverStats, writePli, writeReceiverReport } from './rtcp.js';
+import { isRtp, payloadEnd, payloadOffset, RTP_HEADER } from './rtp.js';
 import { controlUrl, parseSdp } from './sdp.js';
 
-export interface SupervisedRtpSource extends RtpSource {
-  /** When the current run (process or RTSP session) started, ms since epoch; 0 when none runs. */
-  readonly runningSince: number;
-  readonly pid?: number | undefined;
-}
-
-export interface PacketTrackTarget {
-  target: RtpTarget;
-  /**
-   * Sockets already bound to target.localRtpPort and localRtcpPort (see ports.ts); the source
-   * keeps them until close(). Without them it binds those ports itself on the first start.
-   */
-  sockets?: [dgram.Socket, dgram.Socket] | undefined;
+export interface PacketTrack {
+  /** Where the track's packets go (the stream's held sockets toward its Producer). */
+  forwarder: RtpForwarder;
   /** 'h264' for video; the audio codec the Producer was made for. */
   codec: 'h264' | AudioCodec;
   clockRate: number;
@@ -52,11 +40,9 @@ export interface RtspPacketSourceOptions {
   url: string;
   transport: 'tcp' | 'udp';
   timeoutMs: number;
-  video: PacketTrackTarget;
-  audio?: PacketTrackTarget | undefined;
+  video: PacketTrack;
+  audio?: PacketTrack | undefined;
   secrets: string[];
-  backoffInitialMs: number;
-  backoffMaxMs: number;
   logger: Logger;
   /** An open connection whose DESCRIBE was answered (by the probe); the first run starts from it. */
   described?: Described | undefined;
@@ -64,7 +50,6 @@ export interface RtspPacketSourceOptions {
   rtcpIntervalMs?: number;
 }
 
-const HEALTHY_AFTER_MS = 10_000;
 const DESCRIBED_FRESH_MS = 10_000;
 const PLI_MIN_INTERVAL_MS = 1000;
 const USER_AGENT = 'cctv-gateway';
@@ -90,18 +75,12 @@ interface H264State {
   /** Oversize packets split into fragments, and the largest seen. */
   split: number;
   largest: number;
-  /** The playout-delay stamp on each frame's first packet (see FrameStartStamp). */
-  stamp: FrameStartStamp;
 }
 
-/** One forwarded track: its fixed sockets toward mediasoup and its per-session state. */
+/** One relayed track: its forwarder toward mediasoup and its per-session state. */
 class Track {
-  readonly rewriter: RtpRewriter;
   readonly stats: ReceiverStats;
-  readonly srBuf = Buffer.alloc(28);
   readonly rtcpOut = Buffer.alloc(1500);
-  fwdRtp: dgram.Socket | undefined;
-  fwdRtcp: dgram.Socket | undefined;
   // Per session:
   active = false;
   inPt = -1;
@@ -116,9 +95,8 @@ class Track {
 
   constructor(
     readonly kind: 'video' | 'audio',
-    readonly spec: PacketTrackTarget,
+    readonly spec: PacketTrack,
   ) {
-    this.rewriter = new RtpRewriter(spec.target.ssrc, spec.target.payloadType, spec.clockRate);
     this.stats = new ReceiverStats(spec.clockRate);
     this.h264 =
       spec.codec === 'h264'
@@ -134,15 +112,18 @@ class Track {
             keyTs: -1,
             inserted: 0,
             warnedNoSets: false,
-            stamp: new FrameStartStamp(),
             split: 0,
             largest: 0,
           }
         : undefined;
   }
+
+  get forwarder(): RtpForwarder {
+    return this.spec.forwarder;
+  }
 }
 
-/** One RTSP session attempt and what it holds. */
+/** One RTSP session (one run) and what it holds. */
 class Session {
   ended = false;
   conn: RtspConnection | undefined;
@@ -155,20 +136,20 @@ class Session {
   keepAliveMethod: 'GET_PARAMETER' | 'OPTIONS' = 'GET_PARAMETER';
   /** Interleaved channel → track and whether it carries RTCP. */
   readonly channels: ({ track: Track; rtcp: boolean } | undefined)[] = [];
+  readonly end: Promise<RunEnd<RestartReason>>;
+  finish!: (end: RunEnd<RestartReason>) => void;
+
+  constructor() {
+    this.end = new Promise((resolve) => {
+      this.finish = resolve;
+    });
+  }
 }
 
-export class RtspPacketSource extends EventEmitter<RtpSourceEvents> implements SupervisedRtpSource {
-  #state: SourceState = 'stopped';
+export class RtspPacketSource implements IngestSource {
   #session: Session | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #attempt = 0;
-  #restarts = 0;
-  #wanted = false;
-  #stopping: Promise<void> | undefined;
   #described: Described | undefined;
   #describedAt = 0;
-  #forwarders: Promise<void> | undefined;
-  #closed = false;
   readonly #tracks: Track[];
   readonly #video: Track;
   readonly #audio: Track | undefined;
@@ -177,167 +158,51 @@ export class RtspPacketSource extends EventEmitter<RtpSourceEvents> implements S
   readonly #log: Logger;
 
   constructor(private readonly opts: RtspPacketSourceOptions) {
-    super();
     this.#video = new Track('video', opts.video);
     this.#audio = opts.audio ? new Track('audio', opts.audio) : undefined;
     this.#tracks = this.#audio ? [this.#video, this.#audio] : [this.#video];
+    // mediasoup's keyframe requests toward the "sender" go on to the camera.
+    for (const t of this.#tracks) t.forwarder.onKeyframeRequest = () => this.#requestKeyframe(t);
     this.#described = opts.described;
     this.#describedAt = opts.described ? Date.now() : 0;
     this.#log = opts.logger.child({ ingest: 'packet' });
   }
 
-  get state(): SourceState {
-    return this.#state;
-  }
-
-  get restarts(): number {
-    return this.#restarts;
-  }
-
-  get runningSince(): number {
-    return this.#session && !this.#session.ended ? this.#session.startedAt : 0;
-  }
-
-  get pid(): undefined {
-    return undefined;
-  }
-
   /** Packets sent to mediasoup, STAP-As inserted and oversize packets split (for tests and logs). */
   get counters(): { videoSeq: number; inserted: number; split: number } {
     const h = this.#video.h264;
-    return { videoSeq: this.#video.rewriter.lastSeq, inserted: h?.inserted ?? 0, split: h?.split ?? 0 };
+    return { videoSeq: this.#video.forwarder.rewriter.lastSeq, inserted: h?.inserted ?? 0, split: h?.split ?? 0 };
   }
 
-  start(): void {
-    if (this.#closed) return;
-    this.#wanted = true;
-    if (!this.#session && !this.#timer && !this.#stopping) void this.#run();
+  /** One RTSP session: DESCRIBE (or the probe's), SETUP, PLAY; `ended` settles when it ends. */
+  async run(): Promise<Run<RestartReason>> {
+    const s = new Session();
+    this.#session = s;
+    this.#log.debug({ transport: this.opts.transport }, 'rtsp connecting');
+    void this.#connect(s);
+    return { ended: s.end, stop: (reason) => this.#stopSession(s, reason) };
   }
 
-  restart(reason: RestartReason): void {
-    if (!this.#wanted || !this.#session) return;
-    this.#end(this.#session, reason, `restart requested (${reason})`, null);
+  /** TEARDOWN, then the session ends with `reason`. */
+  async #stopSession(s: Session, reason: RestartReason): Promise<void> {
+    if (s.ended) return;
+    const conn = s.conn;
+    if (reason === 'stopped' && conn && s.id && !conn.closed) await conn.teardown(s.playUrl || conn.url, s.id);
+    this.#end(s, reason, reason === 'stopped' ? 'stopped' : `restart requested (${reason})`, null);
   }
 
-  /**
-   * Ends the session (TEARDOWN) and the supervision. The local ports toward mediasoup stay bound, so
-   * a later start() sends from the same source address the comedia transport has locked onto and no
-   * other socket can take them meanwhile; close() releases them.
-   */
-  async stop(): Promise<void> {
-    this.#wanted = false;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#stopping ??= (async () => {
-      const s = this.#session;
-      if (s && !s.ended) {
-        const conn = s.conn;
-        if (conn && s.id && !conn.closed) await conn.teardown(s.playUrl || conn.url, s.id);
-        this.#end(s, 'exit', 'stopped', null);
-      }
-      this.#described?.conn.close();
-      this.#described = undefined;
-    })();
-    await this.#stopping;
-    this.#stopping = undefined;
-    if (this.#wanted) void this.#run();
-    else this.#setState('stopped');
-  }
-
-  /** stop(), then releases the local ports (the stream is gone for good). */
+  /** The stream is gone for good: drops a kept DESCRIBE connection. The forwarders are the stream's. */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.stop();
-    await this.#forwarders?.catch(() => {});
-    await this.#closeSockets();
-    for (const t of this.#tracks) for (const sock of t.spec.sockets ?? []) sock.close();
-  }
-
-  #setState(s: SourceState): void {
-    if (this.#state === s) return;
-    this.#state = s;
-    this.emit('state', s);
-  }
-
-  // ---- fixed sockets toward mediasoup ----
-
-  #openForwarders(): Promise<void> {
-    this.#forwarders ??= Promise.all(this.#tracks.map((t) => this.#openTrackForwarders(t))).then(
-      () => undefined,
-      async (err: NodeJS.ErrnoException) => {
-        // e.g. EADDRINUSE: close what did open and try again on the next run.
-        await this.#closeSockets();
-        throw new RtspError(`cannot bind the fixed local RTP ports: ${err.message}`, 'exit');
-      },
-    );
-    return this.#forwarders;
-  }
-
-  async #openTrackForwarders(t: Track): Promise<void> {
-    const { target } = t.spec;
-    const open = (localPort: number, remotePort: number, bound: dgram.Socket | undefined) =>
-      new Promise<dgram.Socket>((resolve, reject) => {
-        const s = bound ?? dgram.createSocket('udp4');
-        s.once('error', (err) => {
-          if (!bound) {
-            try {
-              s.close();
-            } catch {}
-          }
-          reject(err);
-        });
-        const connect = () =>
-          s.connect(remotePort, target.ip, () => {
-            s.removeAllListeners('error');
-            // On a connected socket ICMP errors (e.g. the transport is gone) arrive per packet: log few.
-            let loggedAt = 0;
-            s.on('error', (err) => {
-              if (Date.now() - loggedAt < 10_000) return;
-              loggedAt = Date.now();
-              this.#log.warn({ err: err.message, kind: t.kind }, 'forwarding socket error');
-            });
-            s.unref(); // held while idle; it must not keep the process alive
-            resolve(s);
-          });
-        if (bound) connect();
-        else s.bind(localPort, target.ip, connect);
-      });
-    const [rtp, rtcp] = t.spec.sockets ?? [];
-    t.fwdRtp = await open(target.localRtpPort, target.rtpPort, rtp);
-    t.fwdRtcp = await open(target.localRtcpPort, target.rtcpPort, rtcp);
-    // mediasoup's RTCP toward the "sender": forward its keyframe requests to the camera.
-    t.fwdRtcp.removeAllListeners('message');
-    t.fwdRtcp.on('message', (msg) => {
-      if (wantsKeyframe(msg, 0, msg.length)) this.#requestKeyframe(t);
-    });
-  }
-
-  async #closeSockets(): Promise<void> {
-    this.#forwarders = undefined;
-    await Promise.all(
-      this.#tracks.flatMap((t) => {
-        // Sockets handed in are closed by close() itself.
-        const given: dgram.Socket[] = t.spec.sockets ?? [];
-        const socks = [t.fwdRtp, t.fwdRtcp].filter((s): s is dgram.Socket => !!s && !given.includes(s));
-        t.fwdRtp = undefined;
-        t.fwdRtcp = undefined;
-        return socks.map((s) => new Promise<void>((r) => s.close(() => r())));
-      }),
-    );
+    const s = this.#session;
+    if (s) await this.#stopSession(s, 'stopped');
+    this.#described?.conn.close();
+    this.#described = undefined;
   }
 
   // ---- one session ----
 
-  async #run(): Promise<void> {
-    this.#timer = undefined;
-    const s = new Session();
-    this.#session = s;
-    this.#setState('running');
-    this.#log.debug({ attempt: this.#attempt, transport: this.opts.transport }, 'rtsp connecting');
+  async #connect(s: Session): Promise<void> {
     try {
-      await this.#openForwarders();
-      if (s.ended) return;
       let d = this.#described;
       this.#described = undefined;
       if (d && (d.conn.closed || Date.now() - this.#describedAt > DESCRIBED_FRESH_MS)) {
@@ -352,7 +217,7 @@ export class RtspPacketSource extends EventEmitter<RtpSourceEvents> implements S
       }
       s.conn = conn;
       conn.onFrame = (ch, buf, off, len) => this.#onFrame(s, ch, buf, off, len);
-      conn.buffersBusy = () => this.#sendQueued();
+      conn.buffersBusy = () => this.#tracks.some((t) => t.forwarder.busy);
       conn.onClose((err) => this.#end(s, err.reason, err.message, err.status));
       await this.#setup(s, d);
     } catch (err) {
@@ -427,7 +292,7 @@ export class RtspPacketSource extends EventEmitter<RtpSourceEvents> implements S
         t.serverAddress = reply.source && /^[0-9a-f.:]+$/i.test(reply.source) ? reply.source : conn.remoteAddress;
         this.#listenUdp(s, t);
       }
-      t.rewriter.newSession();
+      t.forwarder.newSession();
       t.stats.reset();
       t.active = true;
     }
@@ -498,8 +363,6 @@ export class RtspPacketSource extends EventEmitter<RtpSourceEvents> implements S
 
   #onRtp(t: Track, buf: Buffer, off: number, len: number, now: number): void {
     if (!isRtp(buf, off, len) || ((buf[off + 1] as number) & 0x7f) !== t.inPt) return;
-    const fwd = t.fwdRtp;
-    if (!fwd) return;
     t.stats.onPacket(buf, off, now);
     const h = t.h264;
     let insert = false;
@@ -525,34 +388,15 @@ export class RtspPacketSource extends EventEmitter<RtpSourceEvents> implements S
       }
       if (len > MAX_RTP_PACKET) fragments = this.#split(h, buf, off + p, end - p, len);
     }
-    const extra = (insert ? 1 : 0) + (fragments ? fragments.length - 1 : 0);
-    let seq = t.rewriter.rewrite(buf, off, now, extra);
-    const ts = buf.readUInt32BE(off + 4);
+    let stap: Buffer | null = null;
     if (insert && h?.stap) {
-      const stap = h.stap[h.stapTurn] as Buffer;
+      stap = h.stap[h.stapTurn] as Buffer;
       h.stapTurn ^= 1;
-      writeRtpHeader(stap, t.spec.target.payloadType, false, seq, ts, t.spec.target.ssrc);
-      seq = (seq + 1) & 0xffff;
-      fwd.send(h.stamp.apply(stap, 0, stap.length) ?? stap);
       if (h.inserted++ === 0)
         this.#log.info('sending SPS/PPS before keyframes (the camera sends them only in its SDP)');
     }
-    if (fragments) {
-      // The last fragment takes the camera packet's own (rewritten) number and marker bit.
-      const marker = ((buf[off + 1] as number) & 0x80) !== 0;
-      const own = buf.readUInt16BE(off + 2);
-      for (let i = 0; i < fragments.length; i++) {
-        const last = i === fragments.length - 1;
-        const pkt = fragments[i] as Buffer;
-        writeRtpHeader(pkt, t.spec.target.payloadType, marker && last, last ? own : seq, ts, t.spec.target.ssrc);
-        seq = (seq + 1) & 0xffff;
-        fwd.send(h?.stamp.apply(pkt, 0, pkt.length) ?? pkt);
-      }
-      return;
-    }
-    const stamped = h?.stamp.apply(buf, off, len);
-    if (stamped) fwd.send(stamped);
-    else fwd.send(buf, off, len);
+    if (stap || fragments) t.forwarder.forwardWith(buf, off, len, now, stap, fragments);
+    else t.forwarder.forward(buf, off, len, now);
   }
 
   /** FU-A fragments (RTP header room included) of an oversize packet's payload, or null. */
@@ -569,12 +413,6 @@ export class RtspPacketSource extends EventEmitter<RtpSourceEvents> implements S
     }
     h.split++;
     return fragments;
-  }
-
-  /** True when a send toward mediasoup was queued (EAGAIN) rather than done at once. */
-  #sendQueued(): boolean {
-    for (const t of this.#tracks) if ((t.fwdRtp?.getSendQueueCount() ?? 0) > 0) return true;
-    return false;
   }
 
   #noteParameterSets(h: H264State, buf: Buffer, off: number, len: number, flags: number, ts: number): void {
@@ -611,10 +449,7 @@ export class RtspPacketSource extends EventEmitter<RtpSourceEvents> implements S
 
   #onRtcp(t: Track, buf: Buffer, off: number, len: number, now: number): void {
     const sr = findSenderReport(buf, off, len);
-    const n = sr && t.fwdRtcp ? t.rewriter.senderReport(t.srBuf, sr) : 0;
-    if (!sr || !n) return;
-    t.stats.onSenderReport(sr, now);
-    t.fwdRtcp?.send(t.srBuf, 0, n);
+    if (sr && t.forwarder.senderReport(sr)) t.stats.onSenderReport(sr, now);
   }
 
   #sendReceiverReports(s: Session): void {
@@ -645,7 +480,7 @@ export class RtspPacketSource extends EventEmitter<RtpSourceEvents> implements S
     }
   }
 
-  // ---- session end and supervision ----
+  // ---- session end ----
 
   #end(s: Session, reason: RestartReason, message: string, status: number | null): void {
     if (s.ended) return;
@@ -657,32 +492,16 @@ export class RtspPacketSource extends EventEmitter<RtpSourceEvents> implements S
       t.active = false;
       for (const sock of [t.recvRtp, t.recvRtcp]) sock?.close();
       t.recvRtp = t.recvRtcp = undefined;
-      t.rewriter.newSession();
+      t.forwarder.newSession();
     }
-    if (this.#session !== s) return;
-    this.#session = undefined;
-    if (!this.#wanted) return;
-    const ranMs = Date.now() - s.startedAt;
-    if (s.playingAt && ranMs > HEALTHY_AFTER_MS) this.#attempt = 0;
-    const delayMs = backoffDelay(this.#attempt++, this.opts.backoffInitialMs, this.opts.backoffMaxMs);
-    this.#restarts++;
-    this.#log.warn(
-      {
-        reason,
-        status,
-        error: redact(message, this.opts.secrets),
-        playedMs: s.playingAt ? Date.now() - s.playingAt : 0,
-        restartInMs: delayMs,
-        restarts: this.#restarts,
-      },
-      'rtsp session ended; restarting',
-    );
-    this.#setState('backoff');
-    this.emit('failed', { reason, code: status, signal: null, delayMs });
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      if (this.#wanted && !this.#session && !this.#stopping) void this.#run();
-    }, delayMs);
+    if (this.#session === s) this.#session = undefined;
+    const error = redact(message, this.opts.secrets);
+    if (reason !== 'stopped')
+      this.#log.info(
+        { reason, status, error, playedMs: s.playingAt ? Date.now() - s.playingAt : 0 },
+        'rtsp session ended',
+      );
+    s.finish({ reason, message: error, code: status });
   }
 }
 

@@ -2,8 +2,9 @@
 // config: viewers per stream, consumers per worker, and this node's estimated egress (each live
 // stream's ingest bitrate times its video consumers).
 import type { Config } from '../../../config/schema.js';
-import { GatewayError } from '../errors.js';
-import type { MediaWorker, WorkerPool } from '../media/WorkerPool.js';
+import { GatewayError } from '../../../signaling/src/errors.js';
+import type { WorkerPool } from '../media/WorkerPool.js';
+import type { WorkerSlot } from '../media/WorkerSlot.js';
 import type { StreamRegistry } from '../streams/StreamRegistry.js';
 import type { StreamVariant } from '../streams/StreamVariant.js';
 
@@ -37,7 +38,7 @@ export class Capacity {
   }
 
   /** Throws E_CAPACITY with a sentence saying which limit is reached. */
-  admit(variant: StreamVariant, worker: MediaWorker): void {
+  admit(variant: StreamVariant, worker: WorkerSlot): void {
     const { viewersPerStream, consumersPerWorker, egressMbps } = this.limits;
     if (viewersPerStream > 0 && variant.viewers >= viewersPerStream) {
       throw new GatewayError(

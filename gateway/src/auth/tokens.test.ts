@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { globToRegExp, parseTtl, streamAllowed, TokenVerifier } from './auth.js';
+import { globToRegExp, parseTtl, streamAllowed, TokenVerifier } from './tokens.js';
 
 const opts = { algorithm: 'HS256', issuer: 'cctv-gateway', audience: 'cctv-gateway', clockToleranceSec: 5 } as const;
 const v = new TokenVerifier({ ...opts, verifyKey: 'test-secret-0123456789', signKey: 'test-secret-0123456789' });

@@ -2,7 +2,7 @@
 // goes through. Rejections carry a reason (for clients and metrics) and never echo the token.
 import fs from 'node:fs';
 import jwt from 'jsonwebtoken';
-import { GatewayError } from '../../gateway/src/errors.js';
+import { GatewayError } from '../../../signaling/src/errors.js';
 
 export type Role = 'viewer' | 'operator' | 'admin';
 export const ROLES: readonly Role[] = ['viewer', 'operator', 'admin'];

@@ -4,10 +4,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Config } from '../../config/schema.js';
-import { TokenVerifier } from '../../signaling/src/auth.js';
+import type { Config } from '../../../config/schema.js';
+import { TokenVerifier } from './tokens.js';
 
-const DEV_SECRET_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.cache/dev-jwt-secret');
+const DEV_SECRET_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../.cache/dev-jwt-secret');
 
 export function verifierFor(auth: Config['auth']): { verifier: TokenVerifier; devSecret: boolean } {
   if (auth.algorithm !== 'HS256' || auth.jwtSecret)

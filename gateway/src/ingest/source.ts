@@ -1,0 +1,32 @@
+// The contract every ingest path keeps: it runs once (one FFmpeg process, one RTSP session) and sends
+// through the tracks' RtpForwarders; superviseIngest() wraps it in the gateway's one Supervisor.
+import type { Run } from '../core/Supervisor.js';
+import { Supervisor } from '../core/Supervisor.js';
+import type { FailureReason } from './ffmpegArgs.js';
+
+export type RestartReason = FailureReason | 'stall' | 'stopped';
+
+export interface IngestSource {
+  /** Starts one run: an FFmpeg process or an RTSP session. A rejection is a run that failed at once. */
+  run(): Promise<Run<RestartReason>>;
+  /** The running FFmpeg's pid (FFmpeg path only). */
+  readonly pid?: number | undefined;
+  /** Releases what outlives runs (a kept connection, receive sockets); never the forwarders. */
+  close(): Promise<void>;
+}
+
+/** How long a run must last for the next failure to restart it quickly again. */
+export const HEALTHY_RUN_MS = 10_000;
+
+export function superviseIngest(
+  source: IngestSource,
+  backoff: { backoffInitialMs: number; backoffMaxMs: number },
+): Supervisor<RestartReason> {
+  return new Supervisor<RestartReason>({
+    run: () => source.run(),
+    startFailure: (err) => ({ reason: 'exit', message: err.message }),
+    backoffInitialMs: backoff.backoffInitialMs,
+    backoffMaxMs: backoff.backoffMaxMs,
+    healthyAfterMs: HEALTHY_RUN_MS,
+  });
+}

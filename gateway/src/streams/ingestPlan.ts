@@ -1,0 +1,69 @@
+// What a stream variant's ingest will be, decided from what the camera says (its SDP for the packet
+// relay, ffprobe for FFmpeg) and its config. Pure: StreamVariant does the I/O and acts on the answer.
+
+import type { ProbeResult } from '../ingest/probe.js';
+import type { PacketPlan } from '../ingest/rtsp/plan.js';
+import { type AudioCodec, H264_BASELINE, signalledProfileLevelId } from '../media/codecs.js';
+
+export type IngestMode = 'auto' | 'packet' | 'ffmpeg';
+export type Transcode = 'auto' | 'always' | 'never';
+
+export interface IngestWish {
+  mode: IngestMode;
+  transcode: Transcode;
+  /** The camera's audio is wanted. */
+  audio: boolean;
+}
+
+/** The packet relay's decision for a described camera. */
+export type PacketDecision =
+  | { use: 'packet'; audio: AudioCodec | undefined; warning?: string }
+  | { use: 'ffmpeg'; why: string }
+  | { use: 'none'; why: string };
+
+export function decidePacket(wish: IngestWish, plan: PacketPlan): PacketDecision {
+  const audioNeedsFfmpeg = wish.audio && plan.audioCodec !== '' && !plan.audio;
+  const why =
+    wish.transcode === 'always'
+      ? "transcode is 'always'"
+      : !plan.video
+        ? plan.videoProblem
+        : audioNeedsFfmpeg
+          ? `${plan.audioCodec} audio needs transcoding`
+          : undefined;
+  if (wish.mode === 'auto' && why) return { use: 'ffmpeg', why };
+  if (!plan.video || wish.transcode === 'always') {
+    return { use: 'none', why: `ingest 'packet' cannot relay this camera: ${why ?? 'no video'}` };
+  }
+  return {
+    use: 'packet',
+    audio: wish.audio ? plan.audio?.codec : undefined,
+    ...(audioNeedsFfmpeg ? { warning: `camera audio (${plan.audioCodec}) needs transcoding; not relayed` } : {}),
+  };
+}
+
+export interface FfmpegTracks {
+  video: { mode: 'copy' | 'transcode'; profileLevelId: string; fps: number };
+  audio?: { codec: AudioCodec; mode: 'copy' | 'opus' };
+}
+
+/** The FFmpeg path's tracks for a probed camera, or why it cannot be shown. */
+export function decideFfmpeg(wish: IngestWish, info: ProbeResult): FfmpegTracks | { error: string } {
+  const v = info.video;
+  if (!v) return { error: 'camera sends no video track' };
+  const transcode = wish.transcode === 'always' || (wish.transcode === 'auto' && v.codec !== 'h264');
+  if (!transcode && v.codec !== 'h264') return { error: `camera sends ${v.codec} and transcode is 'never'` };
+  const tracks: FfmpegTracks = {
+    video: {
+      mode: transcode ? 'transcode' : 'copy',
+      profileLevelId: transcode ? H264_BASELINE : signalledProfileLevelId(v.profile),
+      fps: Math.round(v.fps) || 25,
+    },
+  };
+  const a = info.audio;
+  if (wish.audio && a) {
+    const codec: AudioCodec = a.codec === 'pcm_mulaw' ? 'pcmu' : a.codec === 'pcm_alaw' ? 'pcma' : 'opus';
+    tracks.audio = { codec, mode: codec === 'opus' ? 'opus' : 'copy' };
+  }
+  return tracks;
+}

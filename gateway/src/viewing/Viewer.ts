@@ -1,0 +1,355 @@
+// One viewer (one signaling connection): its identity, WebRTC transports and consumers. Every consume
+// is a "view" that holds the stream variant (on-demand ingest) and is written to the audit trail when
+// it ends. A token expiring mid-session ends the views; a fresh `auth` before then keeps them going.
+// A dead worker takes the transports and pipe consumers that lived on it: the viewer is told
+// (transportClosed, consumerClosed 'stream_moved') and consumes again on a serving worker.
+import type { EventEmitter } from 'node:events';
+import type { types } from 'mediasoup';
+import { GatewayError } from '../../../signaling/src/errors.js';
+import type { Notify, Peer, ViewerPort } from '../../../signaling/src/port.js';
+import type { RequestData, Responses } from '../../../signaling/src/protocol.js';
+import type { AuditRecord } from '../audit/AuditLog.js';
+import { type Claims, streamAllowed, type TokenVerifier } from '../auth/tokens.js';
+import type { Logger } from '../log.js';
+import { PLAYOUT_DELAY } from '../media/codecs.js';
+import type { WorkerPool } from '../media/WorkerPool.js';
+import type { WorkerSlot } from '../media/WorkerSlot.js';
+import type { StreamRegistry } from '../streams/StreamRegistry.js';
+import type { StreamState, StreamVariant, VariantName } from '../streams/StreamVariant.js';
+import type { Capacity } from './Capacity.js';
+import type { ViewingObserverEvents } from './ViewingService.js';
+
+export interface ViewerDeps {
+  pool: WorkerPool;
+  streams: StreamRegistry;
+  verifier: TokenVerifier;
+  capacity: Capacity;
+  logger: Logger;
+  observer: EventEmitter<ViewingObserverEvents>;
+  peer: Peer;
+  limits: { maxTransports: number; maxConsumers: number };
+  notify: Notify;
+}
+
+interface View {
+  variant: StreamVariant;
+  consumers: Set<types.Consumer>;
+  onState: (s: StreamState, detail?: string) => void;
+  startedAt: number;
+  claims: Claims;
+  ended: boolean;
+}
+
+interface Transport {
+  transport: types.WebRtcTransport;
+  slot: WorkerSlot;
+  /** Closed with its worker: the viewer was told once for all its consumers. */
+  lost: boolean;
+}
+
+// setTimeout's ceiling (~24.8 days); longer-lived tokens are re-checked then.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const closedError = () => new GatewayError('E_NOT_FOUND', 'the connection is closing');
+
+export class Viewer implements ViewerPort {
+  claims: Claims | undefined;
+  readonly #transports = new Map<string, Transport>();
+  readonly #consumers = new Map<string, { consumer: types.Consumer; view: View; transport: Transport }>();
+  readonly #views = new Set<View>();
+  #expiryTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(private readonly deps: ViewerDeps) {}
+
+  get authenticated(): boolean {
+    return !!this.claims;
+  }
+
+  /** First authentication, or a fresh token before the old one expires. */
+  async auth({ token }: RequestData<'auth'>): Promise<Responses['auth']> {
+    let claims: Claims;
+    try {
+      claims = this.deps.verifier.verify(token);
+    } catch (err) {
+      this.deps.observer.emit('authFailure', (err as GatewayError).reason ?? 'unknown');
+      throw err;
+    }
+    if (this.claims && claims.sub !== this.claims.sub) {
+      throw new GatewayError('E_FORBIDDEN', 'a connection keeps one identity; open a new one for another user');
+    }
+    this.claims = claims;
+    // A narrower token ends the views it no longer covers.
+    for (const v of [...this.#views]) {
+      if (!streamAllowed(claims, v.variant.opts.streamId))
+        this.#endViewWithNotice(v, 'E_FORBIDDEN_STREAM', 'scope_narrowed');
+    }
+    this.#armExpiry(claims.exp);
+    return { sub: claims.sub, role: claims.role, expiresAt: claims.exp };
+  }
+
+  async listStreams(): Promise<Responses['listStreams']> {
+    const claims = this.#requireAuth();
+    const streams = this.deps.streams
+      .list()
+      .filter((s) => claims.role !== 'viewer' || streamAllowed(claims, s.id))
+      .map((s) => ({ ...s, state: this.deps.streams.get(s.id, 'main').state }));
+    return { streams };
+  }
+
+  async getRouterRtpCapabilities(): Promise<Responses['getRouterRtpCapabilities']> {
+    this.#requireAuth();
+    return { rtpCapabilities: this.deps.pool.rtpCapabilities };
+  }
+
+  async createTransport({ forceTcp }: RequestData<'createTransport'>): Promise<Responses['createTransport']> {
+    this.#requireAuth();
+    if (this.#transports.size >= this.deps.limits.maxTransports) {
+      throw new GatewayError('E_LIMIT', `a connection may open at most ${this.deps.limits.maxTransports} transports`);
+    }
+    const slot = this.deps.pool.leastLoaded();
+    const transport = await slot.router.createWebRtcTransport({
+      webRtcServer: slot.webRtcServer,
+      enableUdp: !forceTcp,
+      enableTcp: true,
+      preferUdp: true,
+    });
+    if (this.#closed) {
+      transport.close();
+      throw closedError();
+    }
+    const entry: Transport = { transport, slot, lost: false };
+    this.#transports.set(transport.id, entry);
+    slot.trackTransport(transport);
+    transport.on('dtlsstatechange', (s) => {
+      if (s === 'failed' || s === 'closed') transport.close();
+    });
+    transport.on('routerclose', () => {
+      entry.lost = true;
+      if (!this.#closed) this.deps.notify('transportClosed', { transportId: transport.id, reason: 'worker_died' });
+    });
+    transport.observer.once('close', () => this.#transports.delete(transport.id));
+    return {
+      id: transport.id,
+      iceParameters: transport.iceParameters,
+      iceCandidates: transport.iceCandidates,
+      dtlsParameters: transport.dtlsParameters,
+    };
+  }
+
+  async connectTransport({
+    transportId,
+    dtlsParameters,
+  }: RequestData<'connectTransport'>): Promise<Record<string, never>> {
+    this.#requireAuth();
+    await this.#transport(transportId).transport.connect({ dtlsParameters: dtlsParameters as types.DtlsParameters });
+    return {};
+  }
+
+  async consume({
+    transportId,
+    stream,
+    variant,
+    rtpCapabilities,
+    latency,
+  }: RequestData<'consume'>): Promise<Responses['consume']> {
+    const claims = this.#requireAuth();
+    if (!streamAllowed(claims, stream))
+      throw new GatewayError('E_FORBIDDEN_STREAM', `this token may not watch "${stream}"`);
+    if (this.#consumers.size >= this.deps.limits.maxConsumers) {
+      throw new GatewayError('E_LIMIT', `a connection may hold at most ${this.deps.limits.maxConsumers} consumers`);
+    }
+    const t = this.#transport(transportId);
+    const sv = this.deps.streams.get(stream, (variant ?? 'main') as VariantName);
+    // Packets carry the playout-delay stamp; only a consumer that negotiates it applies it.
+    const caps = withoutPlayoutDelayUnless(latency === 'low', rtpCapabilities as types.RtpCapabilities);
+    this.deps.capacity.admit(sv, t.slot);
+    const set = await sv.acquire();
+    const view: View = {
+      variant: sv,
+      consumers: new Set(),
+      startedAt: Date.now(),
+      claims,
+      ended: false,
+      onState: (state, detail) =>
+        this.deps.notify('streamState', {
+          stream: sv.opts.streamId,
+          variant: sv.opts.variant,
+          state,
+          ...(detail ? { detail } : {}),
+        }),
+    };
+    this.#views.add(view);
+    sv.on('state', view.onState);
+    try {
+      for (const producer of set.producers) {
+        if (this.#closed || t.transport.closed) throw closedError();
+        const local = await this.deps.pool.producerOn(producer, set.slot, t.slot);
+        if (!t.slot.router.canConsume({ producerId: local.id, rtpCapabilities: caps })) {
+          if (producer.kind === 'video') {
+            throw new GatewayError('E_UNSUPPORTED', `this browser cannot decode ${stream}'s video (H.264 required)`);
+          }
+          continue; // audio the browser cannot play: video alone is still worth showing
+        }
+        if (this.#closed || t.transport.closed) throw closedError();
+        const consumer = await t.transport.consume({ producerId: local.id, rtpCapabilities: caps, paused: true });
+        t.slot.trackConsumer(consumer);
+        sv.attachConsumer(consumer);
+        view.consumers.add(consumer);
+        this.#consumers.set(consumer.id, { consumer, view, transport: t });
+        consumer.on('producerclose', () =>
+          // The stream's Producer was rebuilt on another worker, unless the stream itself is gone.
+          this.#consumerGone(consumer, view, sv.closed ? 'stream_closed' : 'stream_moved'),
+        );
+        consumer.on('transportclose', () =>
+          this.#consumerGone(
+            consumer,
+            view,
+            this.#closed ? 'disconnected' : t.lost ? 'worker_died' : 'transport_closed',
+            !t.lost,
+          ),
+        );
+        if (this.#closed) throw closedError();
+      }
+    } catch (err) {
+      this.#endView(view, 'error');
+      throw err;
+    }
+    if (view.consumers.size === 0) this.#endView(view, 'no_media');
+    this.deps.observer.emit('viewStarted', sv.opts.streamId, sv.opts.variant);
+    this.deps.logger.info({ sub: claims.sub, stream, variant: sv.opts.variant, worker: t.slot.index }, 'view started');
+    return {
+      stream,
+      variant: sv.opts.variant,
+      consumers: [...view.consumers].map((c) => ({
+        id: c.id,
+        producerId: c.producerId,
+        kind: c.kind,
+        rtpParameters: c.rtpParameters,
+      })),
+    };
+  }
+
+  async resume({ consumerId }: RequestData<'resume'>): Promise<Record<string, never>> {
+    this.#requireAuth();
+    const { consumer } = this.#consumer(consumerId);
+    await consumer.resume();
+    // The browser needs a keyframe to start decoding: the relay passes the request on to the camera,
+    // a transcoding FFmpeg makes one; FFmpeg's passthrough cannot, and the camera's GOP bounds the wait.
+    if (consumer.kind === 'video' && !consumer.closed) await consumer.requestKeyFrame();
+    return {};
+  }
+
+  async reportFirstFrame({ consumerId, ms }: RequestData<'reportFirstFrame'>): Promise<Record<string, never>> {
+    this.#requireAuth();
+    const { view } = this.#consumer(consumerId);
+    this.deps.observer.emit('firstFrame', view.variant.opts.streamId, view.variant.opts.variant, ms / 1000);
+    return {};
+  }
+
+  async closeConsumer({ consumerId }: RequestData<'closeConsumer'>): Promise<Record<string, never>> {
+    this.#requireAuth();
+    const { consumer, view } = this.#consumer(consumerId);
+    consumer.close();
+    this.#consumerGone(consumer, view, 'closed_by_viewer', false);
+    return {};
+  }
+
+  #armExpiry(exp: number): void {
+    clearTimeout(this.#expiryTimer);
+    const ms = exp * 1000 - Date.now();
+    this.#expiryTimer = setTimeout(
+      () => {
+        if (!this.claims || this.claims.exp * 1000 > Date.now()) {
+          if (this.claims) this.#armExpiry(this.claims.exp);
+          return;
+        }
+        this.deps.logger.info({ sub: this.claims.sub }, 'token expired; ending views');
+        this.claims = undefined;
+        for (const v of [...this.#views]) this.#endViewWithNotice(v, 'E_AUTH_EXPIRED', 'auth_expired');
+        this.deps.notify('authExpired', {
+          code: 'E_AUTH_EXPIRED',
+          message: 'the token expired; send a fresh one with auth',
+        });
+      },
+      Math.min(Math.max(0, ms), MAX_TIMER_MS),
+    );
+    this.#expiryTimer.unref();
+  }
+
+  #endViewWithNotice(view: View, code: string, reason: string): void {
+    for (const c of [...view.consumers]) {
+      c.close();
+      this.#consumers.delete(c.id);
+      view.consumers.delete(c);
+      this.deps.notify('consumerClosed', { consumerId: c.id, reason: code });
+    }
+    this.#endView(view, reason);
+  }
+
+  #consumerGone(consumer: types.Consumer, view: View, reason: string, notify = true): void {
+    if (!this.#consumers.delete(consumer.id)) return;
+    view.consumers.delete(consumer);
+    if (notify && !this.#closed) this.deps.notify('consumerClosed', { consumerId: consumer.id, reason });
+    if (view.consumers.size === 0) this.#endView(view, reason);
+  }
+
+  #endView(view: View, reason: string): void {
+    if (view.ended) return;
+    view.ended = true;
+    this.#views.delete(view);
+    for (const c of view.consumers) {
+      c.close();
+      this.#consumers.delete(c.id);
+    }
+    view.consumers.clear();
+    view.variant.off('state', view.onState);
+    view.variant.release();
+    const end = Date.now();
+    const record: AuditRecord = {
+      sub: view.claims.sub,
+      role: view.claims.role,
+      stream: view.variant.opts.streamId,
+      variant: view.variant.opts.variant,
+      start: new Date(view.startedAt).toISOString(),
+      end: new Date(end).toISOString(),
+      durationMs: end - view.startedAt,
+      client: this.deps.peer.address,
+      userAgent: this.deps.peer.userAgent,
+      endReason: reason,
+    };
+    this.deps.observer.emit('viewEnded', record);
+  }
+
+  #requireAuth(): Claims {
+    if (!this.claims)
+      throw new GatewayError('E_UNAUTHENTICATED', 'send {"method":"auth","data":{"token":...}} first', 'missing');
+    return this.claims;
+  }
+
+  #transport(id: string): Transport {
+    const t = this.#transports.get(id);
+    if (!t) throw new GatewayError('E_NOT_FOUND', `no transport ${id} on this connection`);
+    return t;
+  }
+
+  #consumer(id: string) {
+    const c = this.#consumers.get(id);
+    if (!c) throw new GatewayError('E_NOT_FOUND', `no consumer ${id} on this connection`);
+    return c;
+  }
+
+  /** The connection is gone (or the gateway stops): end every view with `reason`, close transports. */
+  close(reason: 'disconnected' | 'shutdown' = 'disconnected'): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#expiryTimer);
+    for (const v of [...this.#views]) this.#endView(v, reason);
+    for (const { transport } of this.#transports.values()) transport.close();
+  }
+}
+
+function withoutPlayoutDelayUnless(low: boolean, caps: types.RtpCapabilities): types.RtpCapabilities {
+  if (low || !caps.headerExtensions) return caps;
+  return { ...caps, headerExtensions: caps.headerExtensions.filter((e) => e.uri !== PLAYOUT_DELAY.uri) };
+}

@@ -5,10 +5,10 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { parseConfig } from '../../config/load.js';
 import type { CameraConfig, Config } from '../../config/schema.js';
+import { type Role, TokenVerifier } from '../../gateway/src/auth/tokens.js';
 import { Gateway } from '../../gateway/src/Gateway.js';
 import { createLogger } from '../../gateway/src/log.js';
 import { CameraSimulator, type SimCameraSpec } from '../../gateway/src/sim/CameraSimulator.js';
-import { type Role, TokenVerifier } from '../../signaling/src/auth.js';
 
 export interface LogRecord {
   level: number;

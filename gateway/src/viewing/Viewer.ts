@@ -17,7 +17,14 @@ import type { WorkerSlot } from '../media/WorkerSlot.js';
 import type { StreamRegistry } from '../streams/StreamRegistry.js';
 import type { StreamState, StreamVariant, VariantName } from '../streams/StreamVariant.js';
 import type { Capacity } from './Capacity.js';
-import type { ViewingObserverEvents } from './ViewingService.js';
+
+/** What viewing reports, for metrics and the audit trail. */
+export interface ViewingObserverEvents {
+  authFailure: [reason: string];
+  viewStarted: [stream: string, variant: string];
+  viewEnded: [record: AuditRecord];
+  firstFrame: [stream: string, variant: string, seconds: number];
+}
 
 export interface ViewerDeps {
   pool: WorkerPool;

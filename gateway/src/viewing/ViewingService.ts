@@ -3,20 +3,14 @@
 // live here; the signaling server only speaks the protocol (signaling/src/port.ts).
 import { EventEmitter } from 'node:events';
 import type { Notify, Peer, ViewingPort } from '../../../signaling/src/port.js';
-import type { AuditRecord } from '../audit/AuditLog.js';
 import type { TokenVerifier } from '../auth/tokens.js';
 import type { Logger } from '../log.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
 import type { StreamRegistry } from '../streams/StreamRegistry.js';
 import type { Capacity } from './Capacity.js';
-import { Viewer } from './Viewer.js';
+import { Viewer, type ViewingObserverEvents } from './Viewer.js';
 
-export interface ViewingObserverEvents {
-  authFailure: [reason: string];
-  viewStarted: [stream: string, variant: string];
-  viewEnded: [record: AuditRecord];
-  firstFrame: [stream: string, variant: string, seconds: number];
-}
+export type { ViewingObserverEvents };
 
 export interface ViewingDeps {
   pool: WorkerPool;

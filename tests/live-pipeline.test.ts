@@ -16,7 +16,7 @@ beforeAll(async () => {
       { id: 'cam-baseline', profile: 'baseline', gop: GOP, bitrateKbps: 1000 },
       { id: 'cam-high', profile: 'high', gop: GOP, bitrateKbps: 1000 },
       // The FFmpeg path (the packet relay's restart is in packet-ingest.test.ts): each restarted FFmpeg
-      // starts a new random RTP timestamp base, which RtpContinuity must hide from the browser.
+      // starts a new random RTP timestamp base, which the RtpForwarder must hide from the browser.
       { id: 'cam-restart', profile: 'baseline', gop: GOP },
       { id: 'cam-idle', profile: 'baseline', gop: GOP },
       { id: 'cam-warm', profile: 'baseline', gop: GOP, alwaysOn: true },

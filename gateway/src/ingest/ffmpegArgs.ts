@@ -21,7 +21,7 @@ export interface IngestPlan {
 }
 
 function rtpUrl(t: RtpTarget): string {
-  // Local ports 0: the system picks them (FFmpeg sends to RtpContinuity, which accepts any source).
+  // Local ports 0: the system picks them (FFmpeg sends to FfmpegSource's receive sockets, which accept any source).
   const local = t.localRtpPort ? `&localrtpport=${t.localRtpPort}&localrtcpport=${t.localRtcpPort}` : '';
   return `rtp://${t.ip}:${t.rtpPort}?rtcpport=${t.rtcpPort}${local}&pkt_size=1200`;
 }

@@ -46,7 +46,7 @@ export class SignalingServer {
   readonly #validators: Map<string, ValidateFunction>;
   readonly #sessions = new Set<ViewerPort>();
   readonly #alive = new WeakMap<WebSocket, boolean>();
-  readonly #pinger: NodeJS.Timeout;
+  #pinger: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: SignalingOptions) {
     // ws closes (1009) above maxPayload; between our limit and that it answers E_TOO_LARGE.
@@ -58,8 +58,6 @@ export class SignalingServer {
     const ajv = new Ajv({ allErrors: false, strict: false });
     this.#validateEnvelope = ajv.compile(RequestEnvelope);
     this.#validators = new Map(Object.entries(Methods).map(([m, schema]) => [m, ajv.compile(schema)]));
-    this.#pinger = setInterval(() => this.#ping(), opts.limits.pingIntervalSec * 1000);
-    this.#pinger.unref();
   }
 
   get connections(): number {
@@ -67,6 +65,8 @@ export class SignalingServer {
   }
 
   attach(server: Server): void {
+    this.#pinger = setInterval(() => this.#ping(), this.opts.limits.pingIntervalSec * 1000);
+    this.#pinger.unref();
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       if (new URL(req.url ?? '/', 'http://x').pathname !== '/ws') {
         socket.destroy();

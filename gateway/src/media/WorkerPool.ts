@@ -78,13 +78,12 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     return this.workers.filter((w) => w.serving);
   }
 
-  /**
-   * Where the n-th stream's Producer goes: slot n round-robin while it serves, else the serving slot
-   * with the least load. E_CAPACITY while no slot serves.
-   */
-  originFor(n: number): WorkerSlot {
-    const preferred = this.workers[n % this.workers.length] as WorkerSlot;
-    return preferred.serving ? preferred : this.leastLoaded();
+  /** Serving slots in the order a stream placed n-th should try them: its own first, then by load. */
+  placements(n: number): WorkerSlot[] {
+    const own = this.workers[n % this.workers.length] as WorkerSlot;
+    const load = (w: WorkerSlot) => w.consumers + w.transports;
+    const others = this.serving.filter((w) => w !== own).sort((a, b) => load(a) - load(b));
+    return own.serving ? [own, ...others] : others;
   }
 
   /** Transports count too: viewers that have a transport but no consumer yet are about to load it. */

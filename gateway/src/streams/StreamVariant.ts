@@ -66,9 +66,6 @@ interface Track {
   codec: types.RtpCodecParameters;
 }
 
-/** A pause before trying another slot when making the Producers failed (e.g. the worker died meanwhile). */
-const REHOME_RETRY_MS = 200;
-
 export class StreamVariant extends EventEmitter<StreamVariantEvents> {
   #state: StreamState = 'idle';
   #lastError: string | undefined;
@@ -194,9 +191,10 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
   release(): void {
     this.#viewers = Math.max(0, this.#viewers - 1);
     if (this.#viewers > 0 || this.opts.alwaysOn || this.#closed) return;
-    // A camera that never came up is not retried for nobody (cameras lock accounts).
+    // A camera that never came up is not retried for nobody (cameras lock accounts); its error stays.
     if (!this.#source) {
-      void this.stopIngest('no viewer');
+      this.#health.stop();
+      void this.#supervisor.stop('stopped');
       return;
     }
     clearTimeout(this.#idleTimer);
@@ -398,15 +396,20 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     await this.#home();
   }
 
-  /** The current Producers, or new ones on a serving slot (the first time, or after their worker died). */
+  /**
+   * The current Producers, or new ones (the first time, or after their worker died): on the preferred
+   * serving slot, else the others by load; while no slot serves, as soon as one does. Rejects when
+   * every serving slot refused (the next acquire tries again).
+   */
   #home(): Promise<ProducerSet> {
     const set = this.#set;
     if (set && !set.closed) return Promise.resolve(set);
     this.#homing ??= (async () => {
-      const pool = this.opts.pool;
-      for (;;) {
-        if (this.#closed) throw new GatewayError('E_NOT_FOUND', `stream ${this.id} is closed`);
-        const slot = pool.serving.length > 0 ? pool.originFor(this.opts.placement) : await pool.whenServing();
+      const { pool } = this.opts;
+      if (pool.serving.length === 0) await pool.whenServing();
+      let lastError: Error | undefined;
+      for (const slot of pool.placements(this.opts.placement)) {
+        if (this.#closed) break;
         try {
           const made = await ProducerSet.create(slot, this.#specs, {
             stream: this.opts.streamId,
@@ -414,19 +417,21 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
           });
           if (this.#closed) {
             made.close();
-            continue;
+            break;
           }
           made.on('lost', () => this.#onLost(made));
           this.#set = made;
           return made;
         } catch (err) {
-          this.logger.warn(
-            { worker: slot.index, err: (err as Error).message },
-            'producers could not be made; trying again',
-          );
-          await new Promise((r) => setTimeout(r, REHOME_RETRY_MS));
+          lastError = err as Error;
+          this.logger.warn({ worker: slot.index, err: lastError.message }, 'producers could not be made there');
         }
       }
+      if (this.#closed) throw new GatewayError('E_NOT_FOUND', `stream ${this.id} is closed`);
+      throw new GatewayError(
+        'E_CAPACITY',
+        `no media worker could take ${this.id} (${lastError?.message ?? 'none serving'})`,
+      );
     })().finally(() => {
       this.#homing = undefined;
     });
@@ -445,7 +450,8 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
         this.logger.info({ from: set.slot.index, to: next.slot.index, ms }, 'stream re-homed');
         this.emit('rehomed', { from: set.slot.index, to: next.slot.index, ms });
       },
-      () => {},
+      (err: Error) =>
+        this.logger.error({ err: err.message }, 'stream could not be re-homed; the next viewer tries again'),
     );
   }
 

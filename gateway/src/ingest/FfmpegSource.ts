@@ -11,7 +11,7 @@ import readline from 'node:readline';
 import type { Run, RunEnd } from '../core/Supervisor.js';
 import type { Logger } from '../log.js';
 import { classifyFfmpegLine, type RtpTarget, redact } from './ffmpegArgs.js';
-import { bindUdp } from './ports.js';
+import { reserveUdpPair } from './ports.js';
 import type { RtpForwarder } from './RtpForwarder.js';
 import { findSenderReport } from './rtsp/rtcp.js';
 import { isRtp } from './rtsp/rtp.js';
@@ -52,11 +52,7 @@ class Receiver {
   }
 
   static async open(forwarder: RtpForwarder): Promise<Receiver> {
-    const rtp = await bindUdp(0);
-    const rtcp = await bindUdp(0).catch((err: Error) => {
-      rtp.close();
-      throw err;
-    });
+    const [rtp, rtcp] = await reserveUdpPair();
     return new Receiver(rtp, rtcp, forwarder);
   }
 

@@ -8,7 +8,7 @@
 // on the RTCP socket; `onKeyframeRequest` passes them on. `tap` sees every packet as sent.
 import type dgram from 'node:dgram';
 import type { Logger } from '../log.js';
-import { bindUdp } from './ports.js';
+import { reserveUdpPair } from './ports.js';
 import { type SenderReport, wantsKeyframe } from './rtsp/rtcp.js';
 import { FrameStartStamp, RtpRewriter, writeRtpHeader } from './rtsp/rtp.js';
 
@@ -67,11 +67,7 @@ export class RtpForwarder {
 
   /** Binds the two held sockets on loopback. */
   static async open(opts: RtpForwarderOptions): Promise<RtpForwarder> {
-    const rtp = await bindUdp(0);
-    const rtcp = await bindUdp(0).catch((err: Error) => {
-      rtp.close();
-      throw err;
-    });
+    const [rtp, rtcp] = await reserveUdpPair();
     return new RtpForwarder(opts, rtp, rtcp);
   }
 

@@ -1,7 +1,7 @@
-// Local UDP sockets that an ingest sends to mediasoup from. They are bound once and held for the
-// stream's life: a comedia PlainTransport accepts only the source address it learned from the first
-// packet, so whatever a restarted FFmpeg or a reconnected relay sends must come from them again, and
-// holding them (rather than "bind port 0, then release") means nothing else can be handed the ports.
+// Local UDP sockets on loopback: the ones an RtpForwarder sends to mediasoup from (bound once and
+// held for the stream's life: a comedia PlainTransport accepts only the source address it learned
+// from the first packet, and holding them means nothing else can be handed the ports), and the ones
+// FFmpeg sends to.
 import dgram from 'node:dgram';
 
 /** A UDP socket bound to `port` (0: one the kernel picks) that does not keep the process alive. */
@@ -18,7 +18,13 @@ export function bindUdp(port: number, ip = '127.0.0.1'): Promise<dgram.Socket> {
   });
 }
 
-/** Two held UDP sockets (RTP and RTCP) on ports the kernel picks. */
+/** Two held UDP sockets (RTP and RTCP) on ports the kernel picks; none is left open when one fails. */
 export async function reserveUdpPair(ip = '127.0.0.1'): Promise<[dgram.Socket, dgram.Socket]> {
-  return [await bindUdp(0, ip), await bindUdp(0, ip)];
+  const rtp = await bindUdp(0, ip);
+  try {
+    return [rtp, await bindUdp(0, ip)];
+  } catch (err) {
+    rtp.close();
+    throw err;
+  }
 }

@@ -1,12 +1,13 @@
-// Every benchmark in one run: delay, time to first frame, fan-out, ingest. Writes each one's
+// Every benchmark in one run: delay, time to first frame, fan-out, ingest, worker heal. Writes each one's
 // load-tests/out/<name>.json, the combined load-tests/results/<date>.json (meant to be committed) and
 // prints the combined table in markdown for README's Performance section.
-// Run: npm run bench   (BENCH_ONLY=delay,ttff,fanout,ingest to pick; each benchmark's own BENCH_* too)
+// Run: npm run bench   (BENCH_ONLY=delay,ttff,fanout,ingest,heal to pick; each benchmark's own BENCH_* too)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type DelayResult, delayOptionsFromEnv, delayRows, runDelay } from './delay.js';
 import { type FanoutResult, fanoutOptionsFromEnv, fanoutRows, janusRatio, runFanout } from './fanout.js';
+import { type HealResult, healOptionsFromEnv, healRows, runHeal } from './heal.js';
 import { type CityResult, type IngestResult, ingestOptionsFromEnv, ingestRows, runIngest } from './ingest.js';
 import { machineBusy } from './lib/proc.js';
 import { LOAD_TESTS_DIR, markdownTable, progress, type Row, round, textTable, writeResult } from './lib/report.js';
@@ -23,10 +24,11 @@ export interface AllResults {
   ttff?: TtffResult;
   fanout?: FanoutResult;
   ingest?: IngestResult;
+  heal?: HealResult;
   errors: Record<string, string>;
 }
 
-type Name = 'delay' | 'ttff' | 'fanout' | 'ingest';
+type Name = 'delay' | 'ttff' | 'fanout' | 'ingest' | 'heal';
 
 const yes = (ok: boolean | null) => (ok === null ? '–' : ok ? 'yes' : 'no');
 /** One verdict per ingest path when the packet relay was measured too (H.264 cameras use it by default). */
@@ -218,6 +220,22 @@ export function summaryRows(r: AllResults): Row[] {
       gateway: `${i.transcode.transcodeFfmpegPct} (copy: ${i.transcode.copyFfmpegPct})`,
     });
   }
+  const h = r.heal;
+  if (h) {
+    const a = h.summary['all'];
+    rows.push({
+      metric: `worker SIGKILLed: kill → each affected viewer's first new frame, p50 / p95 / max (ms; ${h.kills.length} kills)`,
+      gateway: a ? `${a.p50 ?? '–'} / ${a.p95 ?? '–'} / ${a.max ?? '–'} (n=${a.n}, ${a.failures} failed)` : null,
+      target: '≤ 3000 at p50, each ≤ 6000',
+      met: yes(a?.p50 == null || a.max == null ? null : a.p50 <= 3000 && a.max <= 6000 && a.failures === 0),
+    });
+    rows.push({
+      metric: 'worker SIGKILLed: RTSP sessions opened again (per camera)',
+      gateway: Object.entries(h.newRtspSessions)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', '),
+    });
+  }
   return rows;
 }
 
@@ -239,7 +257,7 @@ async function main(): Promise<void> {
     process.stdout.write(markdown(saved));
     return;
   }
-  const only = new Set((process.env['BENCH_ONLY'] ?? 'delay,ttff,fanout,ingest').split(',') as Name[]);
+  const only = new Set((process.env['BENCH_ONLY'] ?? 'delay,ttff,fanout,ingest,heal').split(',') as Name[]);
   const started = performance.now();
   const cpus = os.cpus();
   const result: AllResults = {
@@ -295,6 +313,8 @@ async function main(): Promise<void> {
   result.fanout = await step('fanout', () => runFanout(fanoutOptionsFromEnv()), fanoutRows);
   save();
   result.ingest = await step('ingest', () => runIngest(ingestOptionsFromEnv()), ingestRows);
+  save();
+  result.heal = await step('heal', () => runHeal(healOptionsFromEnv()), healRows);
   save();
   writeResult('all', result);
   const md = markdown(result);

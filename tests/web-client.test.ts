@@ -3,8 +3,6 @@
 // <cctv-player> web component on another origin (scoped token, forbidden stream in words), and both
 // reconnecting by themselves after a gateway restart. Saves screenshots to test-results/screenshots/.
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +10,7 @@ import type { PlayerProbe } from '../web-client/src/LivePlayer.js';
 import type { WallSnapshot } from '../web-client/src/wall.js';
 import { type Browser, launchBrowser } from './support/browser.js';
 import { gatewayConsumers, PALEMBANG_OFFICES, startCityStack } from './support/cityStack.js';
+import { type HostServer, startHost } from './support/hostServer.js';
 import { type Stack, sleep, waitFor } from './support/stack.js';
 
 const SHOTS = path.resolve('test-results/screenshots');
@@ -19,25 +18,6 @@ const DEAD = 'kel-20-ilir-d-ii';
 let stack: Stack;
 let browser: Browser;
 let host: HostServer;
-
-interface HostServer {
-  origin: string;
-  pages: Map<string, string>;
-  close(): Promise<void>;
-}
-
-/** A tiny web server on another port: another origin, like an OPD app embedding a feed. */
-async function startHost(): Promise<HostServer> {
-  const pages = new Map<string, string>();
-  const server = http.createServer((req, res) => {
-    const body = pages.get((req.url ?? '/').split('?')[0] as string);
-    res.writeHead(body ? 200 : 404, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(body ?? 'not found');
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { origin, pages, close: () => new Promise((r) => server.close(() => r())) };
-}
 
 const hostPage = (title: string, body: string) => `<!doctype html><html lang="id"><head><meta charset="utf-8">
 <title>${title}</title><style>

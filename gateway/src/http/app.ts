@@ -83,11 +83,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {
-    const workersUp = deps.pool.workers.every((w) => !w.worker.closed);
+    // A dead worker is replaced by itself and its streams move: ready while any worker serves.
+    const serving = deps.pool.serving.length;
     const dependencies = await deps.dependencies();
-    const ready = workersUp && Object.values(dependencies).every(Boolean);
+    const ready = serving > 0 && Object.values(dependencies).every(Boolean);
     reply.status(ready ? 200 : 503);
-    return { ready, workers: deps.pool.workers.filter((w) => !w.worker.closed).length, config: 'loaded', dependencies };
+    return { ready, workers: serving, config: 'loaded', dependencies };
   });
   app.get('/metrics', async (req, reply) => {
     if (!deps.allowAnonymousMetrics) authenticate(req, ['operator', 'admin']);
@@ -142,7 +143,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         index: w.index,
         consumers: w.consumers,
         transports: w.transports,
-        alive: !w.worker.closed,
+        alive: w.serving,
+        state: w.state,
+        restarts: w.restarts,
       })),
       intervalMs: deps.ops.intervalMs,
       history: deps.ops.samples,

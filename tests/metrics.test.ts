@@ -63,9 +63,12 @@ describe('metrics and capacity', () => {
   it('follows a real viewer in and out: viewers, egress bitrate, consumers on a worker', async () => {
     const page = await openPlayer(stack, 'cam-m');
     await waitFor('playing', async () => (await probe(page)).framesDecoded > 10, 20_000);
-    const m = await waitFor('egress bitrate', async () => {
+    // Ingest stats are sampled once a second: the first sample after a cold start may be partial.
+    const m = await waitFor('egress and ingest bitrate', async () => {
       const t = await scrape(stack);
-      return (sample(t, 'cctv_stream_egress_bitrate_bps', { stream: 'cam-m' }) ?? 0) > 0 && t;
+      const egress = sample(t, 'cctv_stream_egress_bitrate_bps', { stream: 'cam-m' }) ?? 0;
+      const ingest = sample(t, 'cctv_stream_ingest_bitrate_bps', { stream: 'cam-m' }) ?? 0;
+      return egress > 0 && ingest > 0 && t;
     });
     expect(sample(m, 'cctv_stream_viewers', { stream: 'cam-m', variant: 'main' })).toBe(1);
     expect(sample(m, 'cctv_stream_ingest_bitrate_bps', { stream: 'cam-m' })).toBeGreaterThan(20_000);

@@ -9,6 +9,8 @@ interface Sample {
 }
 interface Ops {
   capacity: { used: number; egressBps: number };
+  /** Worker slots now: a dead worker is replaced in its slot (state, how often). */
+  workers: { index: number; state: string; restarts: number }[];
   intervalMs: number;
   history: Sample[];
 }
@@ -64,6 +66,13 @@ function chart(
   );
 }
 
+/** "worker 1", with its slot's state when it is not serving and how often it was replaced. */
+function workerLabel(index: number, now: Ops['workers'][number] | undefined): string {
+  const notes = [now && now.state !== 'serving' ? now.state : '', now?.restarts ? `${now.restarts}× diganti` : ''];
+  const extra = notes.filter(Boolean).join(', ');
+  return extra ? `worker ${index} (${extra})` : `worker ${index}`;
+}
+
 function render(ops: Ops): void {
   const h = ops.history;
   const last = h[h.length - 1];
@@ -89,7 +98,10 @@ function render(ops: Ops): void {
     $('l-workers'),
     times,
     last.workers.map((w) => ({
-      name: `worker ${w.index}`,
+      name: workerLabel(
+        w.index,
+        ops.workers.find((x) => x.index === w.index),
+      ),
       values: h.map((s) => s.workers.find((x) => x.index === w.index)?.cpuPercent ?? 0),
     })),
     '%',

@@ -1,7 +1,6 @@
 // The contract every ingest path keeps: it runs once (one FFmpeg process, one RTSP session) and sends
 // through the tracks' RtpForwarders; superviseIngest() wraps it in the gateway's one Supervisor.
-import type { Run } from '../core/Supervisor.js';
-import { Supervisor } from '../core/Supervisor.js';
+import { type Run, Supervisor } from '../core/Supervisor.js';
 import type { FailureReason } from './ffmpegArgs.js';
 
 export type RestartReason = FailureReason | 'stall' | 'stopped';

@@ -63,6 +63,26 @@ export const ConfigSchema = T.Object(
         host: T.String({ default: '0.0.0.0' }),
         port: T.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
         publicUrl: T.Optional(T.String({ description: 'URL printed for people to open' })),
+        headersTimeoutSec: T.Number({
+          minimum: 1,
+          default: 10,
+          description: 'a connection must send its request headers within this; then 408 and closed',
+        }),
+        requestTimeoutSec: T.Number({
+          minimum: 1,
+          default: 30,
+          description: 'the whole request (headers and body) must arrive within this; at least headersTimeoutSec',
+        }),
+        idleTimeoutSec: T.Number({
+          minimum: 1,
+          default: 60,
+          description: 'an HTTP connection with no traffic either way for this long is closed (not WebSockets)',
+        }),
+        maxConnectionsPerAddress: T.Integer({
+          minimum: 0,
+          default: 64,
+          description: 'open connections (WebSockets included) one client address may hold; 0 = no cap (behind a proxy)',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -105,7 +125,10 @@ export const ConfigSchema = T.Object(
     ingest: T.Object(
       {
         ffmpegPath: T.String({ default: '/usr/bin/ffmpeg' }),
-        ffprobePath: T.String({ default: '/usr/bin/ffprobe' }),
+        ffprobePath: T.String({
+          default: '/usr/bin/ffprobe',
+          description: 'unused: cameras are described by the gateway itself (kept so older files still load)',
+        }),
         idleTimeoutSec: Seconds(30),
         stallTimeoutSec: Seconds(5, 1),
         connectTimeoutSec: Seconds(5, 1),

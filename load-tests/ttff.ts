@@ -46,7 +46,7 @@ export interface TtffModeResult {
   ttffPresented: Summary;
   /** Connect + auth + transport before the request (not in ttff). */
   setup: Summary;
-  /** cold only: the first join also probed the camera (ffprobe) and made the producer. */
+  /** cold only: the first join also described the camera and made the producer. */
   firstJoinMs?: number | null;
   /** cold only: medians (ms after the consume request) of each step of an on-demand start. */
   steps?: Record<keyof ColdSteps, number | null>;
@@ -172,7 +172,7 @@ export async function runTtff(opts: TtffOptions): Promise<TtffResult> {
     }
     const modes: TtffModeResult[] = opts.modes.map((mode) => {
       const acc = samples.get(mode)!;
-      // The first cold join also ran ffprobe and created the producer; report it apart.
+      // The first cold join also described the camera and created the producer; report it apart.
       const measured = isCold(mode) ? acc.ttff.slice(1) : acc.ttff;
       return {
         mode,

@@ -64,12 +64,12 @@ describe('live pipeline in a real browser', () => {
   it('starts one FFmpeg for two viewers joining at once, and stops it after the idle timeout', async () => {
     const [a, b] = await Promise.all([openPlayer('cam-idle'), openPlayer('cam-idle')]);
     await Promise.all([framesAfterFirst(a as Page, 500), framesAfterFirst(b as Page, 500)]);
-    expect(await ffmpegProcesses('/cam-idle')).toHaveLength(1);
+    expect(await ffmpegProcesses('cam-idle/main')).toHaveLength(1);
     expect(stack.gateway.streams.get('cam-idle', 'main').viewers).toBe(2);
     await Promise.all([a?.close(), b?.close()]);
     await waitFor('viewers to leave', () => stack.gateway.streams.get('cam-idle', 'main').viewers === 0, 5000);
-    expect(await ffmpegProcesses('/cam-idle')).toHaveLength(1); // idle timer (2 s) still running
-    await waitFor('FFmpeg to stop', async () => (await ffmpegProcesses('/cam-idle')).length === 0, 5000);
+    expect(await ffmpegProcesses('cam-idle/main')).toHaveLength(1); // idle timer (2 s) still running
+    await waitFor('FFmpeg to stop', async () => (await ffmpegProcesses('cam-idle/main')).length === 0, 5000);
     expect(stack.gateway.streams.get('cam-idle', 'main').state).toBe('idle');
   });
 

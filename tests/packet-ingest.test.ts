@@ -61,7 +61,7 @@ describe('packet-level ingest in a real browser', () => {
       const { frames } = await plays(id, 5000);
       expect(frames).toBeGreaterThanOrEqual(50);
       expect(variant(id).ingestPath).toBe('packet');
-      expect(await ffmpegProcesses(`/${id}`)).toHaveLength(0);
+      expect(await ffmpegProcesses(`${id}/main`)).toHaveLength(0);
       // This camera sends SPS/PPS in-band: nothing to insert.
       expect(variant(id).packetCounters?.inserted).toBe(0);
     });

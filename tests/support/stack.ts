@@ -124,7 +124,7 @@ function deepMerge<T extends Record<string, unknown>>(a: T, b: Record<string, un
   return out as T;
 }
 
-/** FFmpeg processes whose command line mentions `needle` (e.g. a camera's mount path). */
+/** FFmpeg processes whose command line mentions `needle` (e.g. the stream it serves: 'cam-a/main'). */
 export async function ffmpegProcesses(needle: string): Promise<number[]> {
   const fs = await import('node:fs/promises');
   const pids: number[] = [];

@@ -1,18 +1,25 @@
 // The FFmpeg ingest path, for cameras that need transcoding (H.265, MJPEG, AAC) or `ingest: ffmpeg`.
-// One run is one FFmpeg process; the stream's Supervisor restarts it. FFmpeg sends its RTP and RTCP
-// to receive sockets held here, and each packet goes on through the track's RtpForwarder at once:
+// FFmpeg never talks to the camera: one run is one RTSP session of the gateway's own client, relaying
+// the camera's tracks as they are to loopback ports FFmpeg reads (an SDP on its stdin says what they
+// carry, see ffmpegInput.ts), and one FFmpeg process; when either ends, so does the other, and the
+// stream's Supervisor starts both again. FFmpeg sends its RTP and RTCP to receive sockets held here,
+// and each packet goes on through the track's RtpForwarder at once:
 // every restarted FFmpeg starts a new random timestamp base (5.1 cannot set it), which mediasoup
 // 3.12's SimpleConsumer would pass on and Chromium would hold for seconds; the forwarder's rewriter
 // keeps numbers and timestamps running. stderr becomes structured, credential-free log lines.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import type dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
 import type { Run, RunEnd } from '../core/Supervisor.js';
+import { tiedSpawn } from '../core/tiedSpawn.js';
 import type { Logger } from '../log.js';
 import { classifyFfmpegLine, type RtpTarget, redact } from './ffmpegArgs.js';
-import { reserveUdpPair } from './ports.js';
-import type { RtpForwarder } from './RtpForwarder.js';
+import { ffmpegInputSdp, type RawTrack } from './ffmpegInput.js';
+import { freeUdpPortPair, reserveUdpPair } from './ports.js';
+import { RtpForwarder } from './RtpForwarder.js';
+import type { Described } from './rtsp/RtspConnection.js';
+import { RtspPacketSource } from './rtsp/RtspPacketSource.js';
 import { findSenderReport } from './rtsp/rtcp.js';
 import { isRtp } from './rtsp/rtp.js';
 import type { IngestSource, RestartReason } from './source.js';
@@ -26,10 +33,30 @@ export interface FfmpegSourceOptions {
   ffmpegPath: string;
   /** Built at each start from where FFmpeg should send, so a restart can pick up new settings. */
   args: (targets: FfmpegTargets) => string[];
+  /** The tracks' forwarders toward their Producers (FFmpeg's output). */
   video: RtpForwarder;
   audio?: RtpForwarder | undefined;
+  /** The camera, pulled by the gateway's RTSP client and relayed to FFmpeg. */
+  camera: {
+    url: string;
+    transport: 'tcp' | 'udp';
+    timeoutMs: number;
+    /** Its DESCRIBE, answered; the first session starts from it. */
+    described: Described;
+    video: RawTrack;
+    audio?: RawTrack | undefined;
+  };
+  /** Shown in FFmpeg's SDP and command line (never a URL). */
+  name: string;
   secrets: string[];
   logger: Logger;
+}
+
+/** The relay's side of the FFmpeg input: a forwarder per camera track, pointed at FFmpeg's ports. */
+interface Input {
+  relay: RtspPacketSource;
+  forwarders: RtpForwarder[];
+  sdp: string;
 }
 
 const MAX_LOG_LINES_PER_RUN = 20;
@@ -83,18 +110,59 @@ export class FfmpegSource implements IngestSource {
   private constructor(
     private readonly opts: FfmpegSourceOptions,
     private readonly receivers: { video: Receiver; audio?: Receiver | undefined },
+    private readonly input: Input,
   ) {}
 
   static async create(opts: FfmpegSourceOptions): Promise<FfmpegSource> {
-    const video = await Receiver.open(opts.video);
-    let audio: Receiver | undefined;
+    const opened: { close(): void }[] = [];
     try {
-      audio = opts.audio ? await Receiver.open(opts.audio) : undefined;
+      const video = await Receiver.open(opts.video);
+      opened.push(video);
+      const audio = opts.audio ? await Receiver.open(opts.audio) : undefined;
+      if (audio) opened.push(audio);
+      const input = await FfmpegSource.#input(opts, opened);
+      return new FfmpegSource(opts, { video, audio }, input);
     } catch (err) {
-      video.close();
+      for (const o of opened) o.close();
       throw err;
     }
-    return new FfmpegSource(opts, { video, audio });
+  }
+
+  /** One forwarder per camera track toward a port pair FFmpeg binds, the relay that feeds them, and the SDP. */
+  static async #input(opts: FfmpegSourceOptions, opened: { close(): void }[]): Promise<Input> {
+    const { camera } = opts;
+    const tracks = [camera.video, ...(opts.audio && camera.audio ? [camera.audio] : [])];
+    const forwarders: RtpForwarder[] = [];
+    const described: { track: RawTrack; port: number }[] = [];
+    for (const track of tracks) {
+      const port = await freeUdpPortPair();
+      const forwarder = await RtpForwarder.open({
+        ssrc: (Math.random() * 0xffffffff) >>> 0,
+        payloadType: track.format.payloadType,
+        clockRate: track.format.clockRate || 90000,
+        video: false,
+        logger: opts.logger,
+      });
+      opened.push(forwarder);
+      await forwarder.pointAt({ ip: '127.0.0.1', rtpPort: port, rtcpPort: port + 1 });
+      forwarders.push(forwarder);
+      described.push({ track, port });
+    }
+    const [video, audio] = forwarders as [RtpForwarder, RtpForwarder | undefined];
+    const relay = new RtspPacketSource({
+      url: camera.url,
+      transport: camera.transport,
+      timeoutMs: camera.timeoutMs,
+      video: { forwarder: video, codec: 'raw', clockRate: camera.video.format.clockRate || 90000 },
+      audio:
+        audio && camera.audio
+          ? { forwarder: audio, codec: 'raw', clockRate: camera.audio.format.clockRate || 8000 }
+          : undefined,
+      secrets: opts.secrets,
+      logger: opts.logger,
+      described: camera.described,
+    });
+    return { relay, forwarders, sdp: ffmpegInputSdp(described, opts.name) };
   }
 
   get pid(): number | undefined {
@@ -110,10 +178,30 @@ export class FfmpegSource implements IngestSource {
   }
 
   async run(): Promise<Run<RestartReason>> {
+    const ffmpeg = this.#spawn();
+    const session = await this.input.relay.run();
+    // The pair ends together: the first to end says why, the other is stopped.
+    const ended = Promise.race([ffmpeg.ended, session.ended]).then(async (end) => {
+      await Promise.all([ffmpeg.stop(end.reason), session.stop(end.reason)]);
+      return end;
+    });
+    return {
+      ended,
+      stop: async (reason) => {
+        await Promise.all([ffmpeg.stop(reason), session.stop(reason)]);
+        await ended;
+      },
+    };
+  }
+
+  /** One FFmpeg process reading the relayed tracks. */
+  #spawn(): Run<RestartReason> {
     const { logger, video, audio } = this.opts;
     for (const f of [video, audio]) f?.newSession();
-    const child = spawn(this.opts.ffmpegPath, this.opts.args(this.targets), { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = tiedSpawn(this.opts.ffmpegPath, this.opts.args(this.targets), { stdio: ['pipe', 'ignore', 'pipe'] });
     this.#child = child;
+    child.stdin?.on('error', () => {}); // FFmpeg may exit before it read the SDP: its exit says why
+    child.stdin?.end(this.input.sdp);
     logger.info({ pid: child.pid }, 'ffmpeg started');
     let lastReason: RestartReason | null = null;
     let requested: RestartReason | undefined;
@@ -140,8 +228,8 @@ export class FfmpegSource implements IngestSource {
     });
     const stop = async (reason: RestartReason) => {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      requested = reason;
-      // A restart (e.g. a stall) kills at once; a stop lets FFmpeg close its RTSP session first.
+      requested ??= reason;
+      // A restart (e.g. a stall) kills at once; a stop lets FFmpeg finish first.
       if (reason !== 'stopped') child.kill('SIGKILL');
       else {
         child.kill('SIGTERM');
@@ -154,6 +242,8 @@ export class FfmpegSource implements IngestSource {
   }
 
   async close(): Promise<void> {
+    await this.input.relay.close();
+    for (const f of this.input.forwarders) f.close();
     this.receivers.video.close();
     this.receivers.audio?.close();
   }

@@ -11,9 +11,7 @@ const target = {
   payloadType: 102,
 };
 const plan: IngestPlan = {
-  url: 'rtsp://u:p@10.0.0.1/s',
-  rtspTransport: 'tcp',
-  timeoutSec: 5,
+  name: 'kel-a/main',
   video: { ...target, mode: 'copy' },
 };
 
@@ -21,7 +19,10 @@ describe('ffmpegArgs', () => {
   it('passes H.264 through with SPS/PPS on keyframes, a fixed SSRC/PT and fixed local ports', () => {
     const a = ffmpegArgs(plan);
     const s = a.join(' ');
-    expect(s).toContain('-rtsp_transport tcp -timeout 5000000');
+    // The camera's RTP comes relayed, described by an SDP on stdin: no camera URL on the command line.
+    expect(s).toContain('-protocol_whitelist pipe,udp,rtp -f sdp -i pipe:0');
+    expect(s).not.toContain('rtsp');
+    expect(s).toContain('-metadata title=kel-a/main');
     expect(s).toContain('-analyzeduration 1000000');
     expect(ffmpegArgs({ ...plan, analyzeUs: 200_000 }).join(' ')).toContain('-analyzeduration 200000');
     expect(s).toContain('-c:v copy -bsf:v dump_extra -f rtp -ssrc 1234 -payload_type 102');
@@ -43,12 +44,6 @@ describe('ffmpegArgs', () => {
     expect(copy).toContain('-map 0:a:0 -c:a copy -f rtp -ssrc 99 -payload_type 0 rtp://127.0.0.1:42002');
     const opus = ffmpegArgs({ ...plan, audio: { ...audio, mode: 'opus' } }).join(' ');
     expect(opus).toContain('-c:a libopus -ar 48000 -ac 2');
-  });
-
-  it('uses UDP with a bounded reorder delay when configured', () => {
-    expect(ffmpegArgs({ ...plan, rtspTransport: 'udp' }).join(' ')).toContain(
-      '-rtsp_transport udp -timeout 5000000 -fflags nobuffer',
-    );
   });
 });
 

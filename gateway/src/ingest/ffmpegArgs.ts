@@ -1,4 +1,6 @@
-// FFmpeg command lines for RTSP ingest into mediasoup PlainTransports (pure; tested beside).
+// FFmpeg command lines (pure; tested beside): the input is the camera's RTP as the gateway's RTSP
+// client relays it, described by an SDP on stdin (ffmpegInput.ts); the output goes to the receive
+// sockets of FfmpegSource, which hand it to the tracks' RtpForwarders. No camera URL on the line.
 export interface RtpTarget {
   ip: string;
   rtpPort: number;
@@ -11,9 +13,8 @@ export interface RtpTarget {
 }
 
 export interface IngestPlan {
-  url: string;
-  rtspTransport: 'tcp' | 'udp';
-  timeoutSec: number;
+  /** Which stream this FFmpeg serves (shown in `ps`; never a URL). */
+  name: string;
   /** How long FFmpeg may analyse the input before sending (µs); every 100 ms here delays each start. */
   analyzeUs?: number;
   video: RtpTarget & { mode: 'copy' | 'transcode'; fps?: number; bitrateKbps?: number };
@@ -33,11 +34,6 @@ export function ffmpegArgs(plan: IngestPlan): string[] {
     '-nostdin',
     '-loglevel',
     'level+warning',
-    '-rtsp_transport',
-    plan.rtspTransport,
-    // FFmpeg 5.1: -timeout is the RTSP socket I/O timeout in microseconds (-stimeout is gone).
-    '-timeout',
-    String(Math.round(plan.timeoutSec * 1e6)),
     '-fflags',
     'nobuffer',
     '-flags',
@@ -47,9 +43,13 @@ export function ffmpegArgs(plan: IngestPlan): string[] {
     String(plan.analyzeUs ?? 1_000_000),
     '-probesize',
     '1000000',
-    ...(plan.rtspTransport === 'udp' ? ['-max_delay', '200000'] : []),
+    // The SDP comes on stdin (pipe:0); the RTP on the loopback ports it names.
+    '-protocol_whitelist',
+    'pipe,udp,rtp',
+    '-f',
+    'sdp',
     '-i',
-    plan.url,
+    'pipe:0',
   ];
   const v = plan.video;
   const video =
@@ -111,7 +111,7 @@ export function ffmpegArgs(plan: IngestPlan): string[] {
       rtpUrl(a),
     );
   }
-  return [...input, ...out];
+  return [...input, '-metadata', `title=${plan.name}`, ...out];
 }
 
 /** Removes credentials from anything FFmpeg or a URL may print. */

@@ -28,3 +28,19 @@ export async function reserveUdpPair(ip = '127.0.0.1'): Promise<[dgram.Socket, d
     throw err;
   }
 }
+
+/**
+ * A free even port P with P + 1 free too (RTP and RTCP), for a process that binds them itself
+ * (FFmpeg reading relayed RTP). Bound and released here: another process could take them between.
+ */
+export async function freeUdpPortPair(ip = '127.0.0.1'): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const rtp = await bindUdp(0, ip);
+    const port = rtp.address().port;
+    const rtcp = port % 2 === 0 && port < 65535 ? await bindUdp(port + 1, ip).catch(() => undefined) : undefined;
+    rtp.close();
+    rtcp?.close();
+    if (rtcp) return port;
+  }
+  throw new Error('no free pair of UDP ports on loopback');
+}

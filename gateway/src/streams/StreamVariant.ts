@@ -13,12 +13,12 @@ import { GatewayError } from '../../../signaling/src/errors.js';
 import type { Supervisor } from '../core/Supervisor.js';
 import { FfmpegSource, type FfmpegTargets } from '../ingest/FfmpegSource.js';
 import { ffmpegArgs, type IngestPlan, redact, urlSecrets } from '../ingest/ffmpegArgs.js';
-import { probe } from '../ingest/probe.js';
+import { rawTracks } from '../ingest/ffmpegInput.js';
 import { RtpForwarder } from '../ingest/RtpForwarder.js';
-import { planPacketIngest } from '../ingest/rtsp/plan.js';
+import { type PacketPlan, planPacketIngest } from '../ingest/rtsp/plan.js';
 import { type Described, describe } from '../ingest/rtsp/RtspConnection.js';
 import { RtspPacketSource } from '../ingest/rtsp/RtspPacketSource.js';
-import { parseSdp } from '../ingest/rtsp/sdp.js';
+import { parseSdp, type Sdp } from '../ingest/rtsp/sdp.js';
 import { type IngestSource, type RestartReason, superviseIngest } from '../ingest/source.js';
 import type { Logger } from '../log.js';
 import {
@@ -31,7 +31,14 @@ import {
 import type { WorkerPool } from '../media/WorkerPool.js';
 import type { WorkerSlot } from '../media/WorkerSlot.js';
 import { IngestHealth, type IngestStats } from './IngestHealth.js';
-import { decideFfmpeg, decidePacket, type FfmpegTracks, type IngestMode, type IngestWish } from './ingestPlan.js';
+import {
+  cameraMedia,
+  decideFfmpeg,
+  decidePacket,
+  type FfmpegTracks,
+  type IngestMode,
+  type IngestWish,
+} from './ingestPlan.js';
 import { ProducerSet, type TrackSpec } from './ProducerSet.js';
 
 export type { IngestMode, IngestStats };
@@ -252,17 +259,48 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     return { mode: this.opts.ingestMode ?? 'auto', transcode: this.opts.source.transcode, audio: this.opts.audio };
   }
 
+  /**
+   * DESCRIBE the camera (the gateway's own RTSP client is the only one that talks to it), decide the
+   * path (ingestPlan.ts), make the forwarders and Producers, and the source that continues on the
+   * same connection: the packet relay, or FFmpeg fed by the relay.
+   */
   async #prepare(): Promise<void> {
-    if (this.#wish.mode !== 'ffmpeg' && (await this.#preparePacket())) return;
     const { source, ingest } = this.opts;
-    const info = await probe(ingest.ffprobePath, source.url, this.opts.rtspTransport, ingest.connectTimeoutSec).catch(
-      (err: Error) => this.#unreachable(err),
-    );
-    if (this.#closed) throw new GatewayError('E_NOT_FOUND', `stream ${this.id} is closed`);
-    const tracks = decideFfmpeg(this.#wish, info);
-    if ('error' in tracks) {
-      this.#fail(tracks.error);
-      throw new GatewayError('E_UNSUPPORTED', `camera ${this.id}: ${tracks.error}`, 'bad_stream');
+    const d: Described = await describe(source.url, {
+      timeoutMs: ingest.connectTimeoutSec * 1000,
+      userAgent: 'cctv-gateway',
+    }).catch((err: Error) => this.#unreachable(err));
+    try {
+      if (this.#closed) throw new GatewayError('E_NOT_FOUND', `stream ${this.id} is closed`);
+      const sdp = parseSdp(d.sdp);
+      const plan = planPacketIngest(sdp);
+      if (this.#wish.mode !== 'ffmpeg') {
+        const decision = decidePacket(this.#wish, plan);
+        if (decision.use === 'none') {
+          this.#fail(decision.why);
+          throw new GatewayError('E_UNSUPPORTED', `camera ${this.id}: ${decision.why}`, 'bad_stream');
+        }
+        if (decision.use === 'packet') return await this.#preparePacket(d, plan, decision);
+        this.logger.info(
+          { codec: plan.videoCodec, audio: plan.audioCodec || 'none', why: decision.why },
+          'ingest: using ffmpeg',
+        );
+      }
+      await this.#prepareFfmpeg(d, sdp, plan);
+    } catch (err) {
+      d.conn.close();
+      throw err;
+    }
+  }
+
+  async #prepareFfmpeg(d: Described, sdp: Sdp, plan: PacketPlan): Promise<void> {
+    const { source, ingest } = this.opts;
+    const raw = rawTracks(sdp, this.opts.audio);
+    const tracks = decideFfmpeg(this.#wish, cameraMedia(plan, raw.video?.media.framerate ?? 0));
+    if ('error' in tracks || !raw.video) {
+      const why = 'error' in tracks ? tracks.error : 'camera sends no video track';
+      this.#fail(why);
+      throw new GatewayError('E_UNSUPPORTED', `camera ${this.id}: ${why}`, 'bad_stream');
     }
     this.#ffmpegTracks = tracks;
     const audio = tracks.audio ? audioProducerCodec(tracks.audio.codec) : undefined;
@@ -270,18 +308,15 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
       { kind: 'video', codec: videoProducerCodec(tracks.video.profileLevelId) },
       ...(audio ? [{ kind: 'audio' as const, codec: audio }] : []),
     ]);
-    const v = info.video;
     this.logger.info(
       {
-        codec: v?.codec,
-        profile: v?.profile,
+        codec: plan.videoCodec,
         signalled: tracks.video.profileLevelId,
         mode: tracks.video.mode,
-        size: `${v?.width}x${v?.height}`,
-        fps: v?.fps,
+        fps: tracks.video.fps,
         audio: tracks.audio?.mode ?? 'none',
       },
-      'camera probed; producers ready',
+      'camera described; producers ready (ffmpeg)',
     );
     const [video, audioFwd] = this.#forwarders as [RtpForwarder, RtpForwarder | undefined];
     this.#source = await FfmpegSource.create({
@@ -289,61 +324,33 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
       args: (targets) => ffmpegArgs(this.#plan(targets)),
       video,
       audio: audioFwd,
+      camera: {
+        url: source.url,
+        transport: this.opts.rtspTransport,
+        timeoutMs: ingest.connectTimeoutSec * 1000,
+        described: d,
+        video: raw.video,
+        audio: tracks.audio ? raw.audio : undefined,
+      },
+      name: this.id,
       secrets: urlSecrets(source.url),
       logger: this.logger,
     });
   }
 
-  /**
-   * The packet path: DESCRIBE the camera and, when its tracks can be relayed as they are, make the
-   * forwarders, the Producers and an RtspPacketSource that continues on the same connection. False
-   * when `auto` should use FFmpeg instead (the camera needs transcoding).
-   */
-  async #preparePacket(): Promise<boolean> {
+  /** The packet path: the Producers and an RtspPacketSource that continues on the DESCRIBE's connection. */
+  async #preparePacket(d: Described, plan: PacketPlan, decision: { audio: AudioCodec | undefined; warning?: string }) {
     const { source, ingest } = this.opts;
-    const d: Described = await describe(source.url, {
-      timeoutMs: ingest.connectTimeoutSec * 1000,
-      userAgent: 'cctv-gateway',
-    }).catch((err: Error) => this.#unreachable(err));
-    if (this.#closed) {
-      d.conn.close();
-      throw new GatewayError('E_NOT_FOUND', `stream ${this.id} is closed`);
-    }
-    const plan = planPacketIngest(parseSdp(d.sdp));
-    const decision = decidePacket(this.#wish, plan);
-    if (decision.use === 'ffmpeg') {
-      d.conn.close();
-      this.logger.info(
-        { codec: plan.videoCodec, audio: plan.audioCodec || 'none', why: decision.why },
-        'ingest: using ffmpeg',
-      );
-      return false;
-    }
-    if (decision.use === 'none') {
-      d.conn.close();
-      this.#fail(decision.why);
-      throw new GatewayError('E_UNSUPPORTED', `camera ${this.id}: ${decision.why}`, 'bad_stream');
-    }
     if (decision.warning) this.logger.warn({ audio: plan.audioCodec }, decision.warning);
-    // The profile comes from the SDP (or its SPS); a camera that states neither is asked with ffprobe.
-    let cameraProfile = plan.video?.profileLevelId;
-    if (!cameraProfile) {
-      const info = await probe(ingest.ffprobePath, source.url, this.opts.rtspTransport, ingest.connectTimeoutSec).catch(
-        () => undefined,
-      );
-      cameraProfile = info?.video?.profile ?? '';
-    }
+    // A camera whose SDP names no profile (nor carries an SPS) is signalled as Main, which Chromium
+    // decodes for Baseline streams too.
+    const cameraProfile = plan.video?.profileLevelId ?? '';
     const profileLevelId = signalledProfileLevelId(cameraProfile);
-    const audioCodec: AudioCodec | undefined = decision.audio;
-    try {
-      await this.#makeMedia([
-        { kind: 'video', codec: videoProducerCodec(profileLevelId) },
-        ...(audioCodec ? [{ kind: 'audio' as const, codec: audioProducerCodec(audioCodec) }] : []),
-      ]);
-    } catch (err) {
-      d.conn.close();
-      throw err;
-    }
+    const audioCodec = decision.audio;
+    await this.#makeMedia([
+      { kind: 'video', codec: videoProducerCodec(profileLevelId) },
+      ...(audioCodec ? [{ kind: 'audio' as const, codec: audioProducerCodec(audioCodec) }] : []),
+    ]);
     this.logger.info(
       {
         codec: 'h264',
@@ -371,7 +378,6 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     });
     this.#packet = packet;
     this.#source = packet;
-    return true;
   }
 
   #unreachable(err: Error): never {
@@ -458,9 +464,7 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
   #plan(targets: FfmpegTargets): IngestPlan {
     const tracks = this.#ffmpegTracks as FfmpegTracks;
     return {
-      url: this.opts.source.url,
-      rtspTransport: this.opts.rtspTransport,
-      timeoutSec: this.opts.ingest.connectTimeoutSec,
+      name: this.id,
       // Short analysis starts video ~0.8 s sooner; audio, or a camera whose parameters did not
       // arrive in time (FFmpeg said 'bad_stream'), gets the long one.
       analyzeUs: tracks.audio || this.#longAnalysis ? 1_000_000 : 200_000,

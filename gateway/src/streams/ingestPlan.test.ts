@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planPacketIngest } from '../ingest/rtsp/plan.js';
 import { parseSdp } from '../ingest/rtsp/sdp.js';
-import { decideFfmpeg, decidePacket, type IngestWish } from './ingestPlan.js';
+import { cameraMedia, decideFfmpeg, decidePacket, type IngestWish } from './ingestPlan.js';
 
 const sdp = (...media: string[]) =>
   parseSdp(['v=0', 'o=- 1 1 IN IP4 127.0.0.1', 's=cam', 't=0 0', 'a=control:*', ...media, ''].join('\r\n'));
@@ -45,7 +45,7 @@ describe('decidePacket', () => {
 });
 
 describe('decideFfmpeg', () => {
-  const video = { codec: 'h264', profile: 'High', width: 1280, height: 720, fps: 25 };
+  const video = { codec: 'h264', profile: 'High', fps: 25 };
   it('copies H.264 signalled by its profile, transcodes the rest to Baseline', () => {
     expect(decideFfmpeg(wish(), { video })).toEqual({ video: { mode: 'copy', profileLevelId: '4d001f', fps: 25 } });
     expect(decideFfmpeg(wish(), { video: { ...video, codec: 'hevc', fps: 12.5 } })).toEqual({
@@ -53,13 +53,22 @@ describe('decideFfmpeg', () => {
     });
   });
   it('passes G.711 through and turns other audio into Opus, only when audio is wanted', () => {
-    const audio = { codec: 'pcm_alaw', sampleRate: 8000, channels: 1 };
+    const audio = { codec: 'pcm_alaw' };
     expect(decideFfmpeg(wish(), { video, audio })).not.toHaveProperty('audio');
     expect(decideFfmpeg(wish({ audio: true }), { video, audio })).toMatchObject({
       audio: { codec: 'pcma', mode: 'copy' },
     });
     expect(decideFfmpeg(wish({ audio: true }), { video, audio: { ...audio, codec: 'aac' } })).toMatchObject({
       audio: { codec: 'opus', mode: 'opus' },
+    });
+  });
+  it('reads what it needs from the SDP', () => {
+    expect(cameraMedia(planPacketIngest(sdp(...H265, ...AAC)), 15)).toEqual({
+      video: { codec: 'hevc', profile: '', fps: 15 },
+      audio: { codec: 'aac' },
+    });
+    expect(cameraMedia(planPacketIngest(sdp(...H264)), 0)).toEqual({
+      video: { codec: 'h264', profile: '42e01f', fps: 0 },
     });
   });
   it('says why a camera cannot be shown', () => {

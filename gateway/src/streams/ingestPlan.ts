@@ -1,7 +1,5 @@
-// What a stream variant's ingest will be, decided from what the camera says (its SDP for the packet
-// relay, ffprobe for FFmpeg) and its config. Pure: StreamVariant does the I/O and acts on the answer.
-
-import type { ProbeResult } from '../ingest/probe.js';
+// What a stream variant's ingest will be, decided from what the camera says (its SDP) and its
+// config. Pure: StreamVariant does the I/O and acts on the answer.
 import type { PacketPlan } from '../ingest/rtsp/plan.js';
 import { type AudioCodec, H264_BASELINE, signalledProfileLevelId } from '../media/codecs.js';
 
@@ -42,13 +40,29 @@ export function decidePacket(wish: IngestWish, plan: PacketPlan): PacketDecision
   };
 }
 
+/** What the FFmpeg path needs to know of a camera (codec names as FFmpeg calls them). */
+export interface CameraMedia {
+  video?: { codec: string; profile: string; fps: number };
+  audio?: { codec: string };
+}
+
+/** The camera's media as its SDP describes it; `fps` from a=framerate (0 when the SDP does not say). */
+export function cameraMedia(plan: PacketPlan, framerate: number): CameraMedia {
+  return {
+    ...(plan.videoCodec !== 'none'
+      ? { video: { codec: plan.videoCodec, profile: plan.video?.profileLevelId ?? '', fps: framerate } }
+      : {}),
+    ...(plan.audioCodec ? { audio: { codec: plan.audioCodec } } : {}),
+  };
+}
+
 export interface FfmpegTracks {
   video: { mode: 'copy' | 'transcode'; profileLevelId: string; fps: number };
   audio?: { codec: AudioCodec; mode: 'copy' | 'opus' };
 }
 
-/** The FFmpeg path's tracks for a probed camera, or why it cannot be shown. */
-export function decideFfmpeg(wish: IngestWish, info: ProbeResult): FfmpegTracks | { error: string } {
+/** The FFmpeg path's tracks for a described camera, or why it cannot be shown. */
+export function decideFfmpeg(wish: IngestWish, info: CameraMedia): FfmpegTracks | { error: string } {
   const v = info.video;
   if (!v) return { error: 'camera sends no video track' };
   const transcode = wish.transcode === 'always' || (wish.transcode === 'auto' && v.codec !== 'h264');

@@ -18,6 +18,7 @@ import type { Run, RunEnd } from '../../core/Supervisor.js';
 import type { Logger } from '../../log.js';
 import type { AudioCodec } from '../../media/codecs.js';
 import { redact } from '../ffmpegArgs.js';
+import { rawTracks } from '../ffmpegInput.js';
 import type { RtpForwarder } from '../RtpForwarder.js';
 import type { IngestSource, RestartReason } from '../source.js';
 import { fragmentH264, HAS_PPS, HAS_SPS, IDR_START, inspectH264, parameterSets, stapAPayload } from './h264.js';
@@ -26,13 +27,16 @@ import { planPacketIngest } from './plan.js';
 import { type Described, describe, type RtspConnection, RtspError } from './RtspConnection.js';
 import { findSenderReport, ReceiverStats, writePli, writeReceiverReport } from './rtcp.js';
 import { isRtp, payloadEnd, payloadOffset, RTP_HEADER } from './rtp.js';
-import { controlUrl, parseSdp } from './sdp.js';
+import { controlUrl, parseSdp, type Sdp } from './sdp.js';
 
 export interface PacketTrack {
   /** Where the track's packets go (the stream's held sockets toward its Producer). */
   forwarder: RtpForwarder;
-  /** 'h264' for video; the audio codec the Producer was made for. */
-  codec: 'h264' | AudioCodec;
+  /**
+   * 'h264' for relayed video; the audio codec the Producer was made for; 'raw': the camera's first
+   * track of the kind, whatever its codec, passed on as it is (to FFmpeg, which transcodes it).
+   */
+  codec: 'h264' | AudioCodec | 'raw';
   clockRate: number;
 }
 
@@ -229,28 +233,7 @@ export class RtspPacketSource implements IngestSource {
   async #setup(s: Session, d: Described): Promise<void> {
     const conn = s.conn as RtspConnection;
     const sdp = parseSdp(d.sdp);
-    const plan = planPacketIngest(sdp);
-    if (!plan.video) throw new RtspError(`cannot relay the camera's video: ${plan.videoProblem}`, 'bad_stream');
-    const bindings: [Track, string, number][] = [];
-    const v = plan.video;
-    bindings.push([this.#video, controlUrl(d.base, sdp.control, v.media.control), v.format.payloadType]);
-    const h = this.#video.h264 as H264State;
-    h.sdpSps = v.sps;
-    h.sdpPps = v.pps;
-    h.spsTs = h.ppsTs = h.keyTs = -1;
-    this.#buildStap(h);
-    const audio = this.#audio;
-    if (audio) {
-      if (plan.audio && plan.audio.codec === audio.spec.codec) {
-        bindings.push([
-          audio,
-          controlUrl(d.base, sdp.control, plan.audio.media.control),
-          plan.audio.format.payloadType,
-        ]);
-      } else {
-        this.#log.warn({ camera: plan.audioCodec || 'none', expected: audio.spec.codec }, 'camera audio not relayed');
-      }
-    }
+    const bindings = this.#video.spec.codec === 'raw' ? this.#rawBindings(d, sdp) : this.#relayBindings(d, sdp);
     for (const t of this.#tracks) t.active = false;
     let channel = 0;
     let timeoutSec = 60;
@@ -311,7 +294,11 @@ export class RtspPacketSource implements IngestSource {
         transport: this.opts.transport,
         server: conn.where,
         redirects: d.redirects,
-        video: { pt: v.format.payloadType, profileLevelId: v.profileLevelId, sdpParameterSets: !!(v.sps && v.pps) },
+        video: {
+          pt: this.#video.inPt,
+          codec: this.#video.spec.codec,
+          sdpParameterSets: !!(this.#video.h264?.sdpSps && this.#video.h264.sdpPps),
+        },
         audio: this.#audio?.active ? this.#audio.spec.codec : 'none',
         sessionTimeoutSec: timeoutSec,
         keepAliveMs: every,
@@ -319,6 +306,49 @@ export class RtspPacketSource implements IngestSource {
       },
       'rtsp session playing',
     );
+  }
+
+  /** H.264 video (and G.711/Opus audio) to relay to mediasoup: track, SETUP URL, the camera's payload type. */
+  #relayBindings(d: Described, sdp: Sdp): [Track, string, number][] {
+    const plan = planPacketIngest(sdp);
+    if (!plan.video) throw new RtspError(`cannot relay the camera's video: ${plan.videoProblem}`, 'bad_stream');
+    const bindings: [Track, string, number][] = [];
+    const v = plan.video;
+    bindings.push([this.#video, controlUrl(d.base, sdp.control, v.media.control), v.format.payloadType]);
+    const h = this.#video.h264 as H264State;
+    h.sdpSps = v.sps;
+    h.sdpPps = v.pps;
+    h.spsTs = h.ppsTs = h.keyTs = -1;
+    this.#buildStap(h);
+    const audio = this.#audio;
+    if (audio) {
+      if (plan.audio && plan.audio.codec === audio.spec.codec) {
+        bindings.push([
+          audio,
+          controlUrl(d.base, sdp.control, plan.audio.media.control),
+          plan.audio.format.payloadType,
+        ]);
+      } else {
+        this.#log.warn({ camera: plan.audioCodec || 'none', expected: audio.spec.codec }, 'camera audio not relayed');
+      }
+    }
+    return bindings;
+  }
+
+  /** The camera's tracks as they are, for FFmpeg (see ffmpegInput.ts). */
+  #rawBindings(d: Described, sdp: Sdp): [Track, string, number][] {
+    const raw = rawTracks(sdp, !!this.#audio);
+    if (!raw.video) throw new RtspError('the camera sends no video track', 'bad_stream');
+    const bindings: [Track, string, number][] = [
+      [this.#video, controlUrl(d.base, sdp.control, raw.video.media.control), raw.video.format.payloadType],
+    ];
+    if (this.#audio && raw.audio)
+      bindings.push([
+        this.#audio,
+        controlUrl(d.base, sdp.control, raw.audio.media.control),
+        raw.audio.format.payloadType,
+      ]);
+    return bindings;
   }
 
   #listenUdp(s: Session, t: Track): void {

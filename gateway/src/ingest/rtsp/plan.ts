@@ -49,7 +49,7 @@ const AUDIO_NAMES: Record<string, string> = {
   L16: 'pcm_s16be',
 };
 
-const playable = (m: SdpMedia) => m.direction !== 'recvonly' && m.direction !== 'inactive';
+export const playable = (m: SdpMedia) => m.direction !== 'recvonly' && m.direction !== 'inactive';
 
 export function planPacketIngest(sdp: Sdp): PacketPlan {
   const videos = sdp.media.filter((m) => m.type === 'video' && playable(m));

@@ -9,6 +9,8 @@ export interface SdpFormat {
   channels: number;
   /** a=fmtp parameters, keys lower-cased. */
   fmtp: Record<string, string>;
+  /** The a=fmtp line's parameters as written (handed on to FFmpeg). */
+  fmtpText: string;
 }
 
 export interface SdpMedia {
@@ -18,6 +20,8 @@ export interface SdpMedia {
   formats: SdpFormat[];
   /** a=control, as written (relative or absolute); '' when absent. */
   control: string;
+  /** a=framerate, 0 when absent. */
+  framerate: number;
   direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive' | '';
 }
 
@@ -54,9 +58,17 @@ export function parseSdp(text: string): Sdp {
           .filter((pt) => Number.isInteger(pt) && pt >= 0 && pt < 128)
           .map((pt) => {
             const s = STATIC_PT[pt];
-            return { payloadType: pt, encoding: s?.[0] ?? '', clockRate: s?.[1] ?? 0, channels: s?.[2] ?? 1, fmtp: {} };
+            return {
+              payloadType: pt,
+              encoding: s?.[0] ?? '',
+              clockRate: s?.[1] ?? 0,
+              channels: s?.[2] ?? 1,
+              fmtp: {},
+              fmtpText: '',
+            };
           }),
         control: '',
+        framerate: 0,
         direction: '',
       };
       sdp.media.push(media);
@@ -81,7 +93,12 @@ export function parseSdp(text: string): Sdp {
     } else if (name === 'fmtp') {
       const m = /^(\d+)\s+(.*)$/.exec(arg);
       const f = m && media.formats.find((x) => x.payloadType === Number(m[1]));
-      if (m && f) f.fmtp = parseFmtp(m[2] as string);
+      if (m && f) {
+        f.fmtpText = (m[2] as string).trim();
+        f.fmtp = parseFmtp(f.fmtpText);
+      }
+    } else if (name === 'framerate') {
+      media.framerate = Number.parseFloat(arg) || 0;
     } else if (name === 'sendrecv' || name === 'sendonly' || name === 'recvonly' || name === 'inactive') {
       media.direction = name;
     }

@@ -21,4 +21,5 @@ RUN useradd --system --uid 10001 cctv && mkdir -p /app/var && chown -R cctv /app
 USER cctv
 ENV NODE_ENV=production FFMPEG_BIN=/usr/bin/ffmpeg
 EXPOSE 8080 40000-40001/udp 40000-40001/tcp
-CMD ["bash", "scripts/env.sh", "tsx", "gateway/src/main.ts"]
+# env.sh execs node (no tsx CLI, which would run it as a child): the gateway is PID 1 and its children die with it.
+CMD ["bash", "scripts/env.sh", "node", "--import", "tsx", "gateway/src/main.ts"]

@@ -6,4 +6,5 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck disable=SC1091
 . "$here/.cache/env"
 export PATH="$here/node_modules/.bin:$PATH"
+# exec: the command takes this shell's place, so `env.sh node …` leaves no wrapper process above the gateway.
 exec "$@"

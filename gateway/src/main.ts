@@ -1,4 +1,4 @@
-// Entry point: `tsx gateway/src/main.ts [--config FILE] [--demo]`.
+// Entry point: `node --import tsx gateway/src/main.ts [--config FILE] [--demo]` (npm start / npm run demo).
 // Loads the config, starts the embedded camera simulator when the config has one, starts the
 // gateway, prints where to look, and shuts down cleanly on SIGINT/SIGTERM.
 import path from 'node:path';

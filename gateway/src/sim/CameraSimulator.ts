@@ -5,13 +5,14 @@
  * test clip once with FFmpeg into a cache, writes the JSON spec, runs the Python
  * server and talks to it over JSON lines (events on stdout, commands on stdin).
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { access, mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { tiedExecFile, tiedSpawn } from '../core/tiedSpawn.js';
 
 export type SimVideoCodec = 'h264' | 'h265';
 export type SimVideoProfile = 'baseline' | 'main' | 'high';
@@ -339,7 +340,7 @@ export class CameraSimulator {
     await writeFile(specPath, JSON.stringify(spec, null, 2));
 
     this.#stderrTail = [];
-    const child = spawn(this.pythonPath, [CAMSIM_SCRIPT, '--spec', specPath, '--control-stdin'], {
+    const child = tiedSpawn(this.pythonPath, [CAMSIM_SCRIPT, '--spec', specPath, '--control-stdin'], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.#child = child;
@@ -609,7 +610,7 @@ function clipArgs(p: SimClipParams, out: string, overlay: { text: boolean; font?
 
 function run(file: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile(file, args, { timeout: 180_000, maxBuffer: 4 << 20 }, (err, _stdout, stderr) => {
+    tiedExecFile(file, args, { timeout: 180_000, maxBuffer: 4 << 20 }, (err, _stdout, stderr) => {
       if (err) reject(new Error(`${err.message.split('\n')[0]}\n${String(stderr).trim().slice(-2000)}`));
       else resolve();
     });

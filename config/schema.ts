@@ -81,7 +81,8 @@ export const ConfigSchema = T.Object(
         maxConnectionsPerAddress: T.Integer({
           minimum: 0,
           default: 64,
-          description: 'open connections (WebSockets included) one client address may hold; 0 = no cap (behind a proxy)',
+          description:
+            'open connections (WebSockets included) one client address may hold; 0 = no cap (behind a proxy)',
         }),
       },
       { additionalProperties: false, default: {} },

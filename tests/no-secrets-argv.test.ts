@@ -55,7 +55,11 @@ describe('camera credentials on command lines', () => {
     const ffmpeg = lines.filter((l) => l.argv[0]?.endsWith('ffmpeg'));
     console.log(`${lines.length} processes read, ${ffmpeg.length} FFmpeg; e.g.: ${ffmpeg[0]?.argv.join(' ')}`);
     for (const c of CAMS) {
-      const forms = [c.password, encodeURIComponent(c.password), Buffer.from(`admin-${c.id}:${c.password}`).toString('base64')];
+      const forms = [
+        c.password,
+        encodeURIComponent(c.password),
+        Buffer.from(`admin-${c.id}:${c.password}`).toString('base64'),
+      ];
       for (const l of lines)
         for (const f of forms) expect(l.argv.join(' '), `${c.id} in pid ${l.pid}`).not.toContain(f);
     }

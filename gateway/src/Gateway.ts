@@ -1,4 +1,5 @@
 // Wires media, streams, signaling and HTTP together; one instance per process (tests start several).
+import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
@@ -91,7 +92,9 @@ export class Gateway {
         : undefined;
       redis?.on('error', () => {}); // reported through /readyz, not as an unhandled error
       if (redis) undo.add(() => redis.disconnect());
+      const httpRefused = new EventEmitter<{ refused: [reason: string] }>();
       const metrics = createMetrics({
+        http: httpRefused,
         pool,
         streams,
         capacity,
@@ -113,6 +116,8 @@ export class Gateway {
         onAuthFailure: (reason) => viewing.observer.emit('authFailure', reason),
         capacity,
         ops,
+        server: config.server,
+        onConnectionRefused: (reason) => httpRefused.emit('refused', reason),
         dependencies: async (): Promise<Record<string, boolean>> =>
           redis ? { redis: await redisReachable(redis) } : {},
       });

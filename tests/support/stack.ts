@@ -65,7 +65,8 @@ export async function gatewayOnSim(
   overrides: DeepPartial<Config> = {},
 ): Promise<Stack> {
   const base = {
-    server: { host: '127.0.0.1', port: 0 },
+    // Every test client comes from 127.0.0.1: no per-address cap unless a test sets one.
+    server: { host: '127.0.0.1', port: 0, maxConnectionsPerAddress: 0 },
     media: { workers: 2, listenIp: '127.0.0.1', rtcPort: 0 },
     ingest: { idleTimeoutSec: 30, backoffInitialMs: 200, backoffMaxMs: 2000 },
     log: { level: 'info' },

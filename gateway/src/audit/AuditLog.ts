@@ -1,8 +1,8 @@
 // Who watched what, when: one JSON line per view session, appended synchronously when the view
 // ends (so a record is on disk before the gateway moves on, and a restart loses none).
 import fs from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import readline from 'node:readline';
 
 export interface AuditRecord {
   sub: string;
@@ -35,31 +35,82 @@ export class AuditLog {
     fs.appendFileSync(this.file, `${JSON.stringify(record)}\n`);
   }
 
-  /** Newest first; `from`/`to` bound the view's start time (ISO 8601). */
+  /**
+   * Newest first; `from`/`to` bound the view's start time (ISO 8601). One pass over the file keeps
+   * only where the newest offset+limit matches lie (a ring of byte positions), then reads back the
+   * page: memory follows the page, never the trail.
+   */
   async query(q: AuditQuery): Promise<{ total: number; records: AuditRecord[] }> {
-    if (!fs.existsSync(this.file)) return { total: 0, records: [] };
-    const from = q.from ? Date.parse(q.from) : Number.NEGATIVE_INFINITY;
-    const to = q.to ? Date.parse(q.to) : Number.POSITIVE_INFINITY;
-    const matches: AuditRecord[] = [];
-    const lines = readline.createInterface({
-      input: fs.createReadStream(this.file),
-      crlfDelay: Number.POSITIVE_INFINITY,
-    });
-    for await (const line of lines) {
-      if (!line) continue;
-      let r: AuditRecord;
-      try {
-        r = JSON.parse(line) as AuditRecord;
-      } catch {
-        continue; // a torn last line after a crash: skip it, keep the rest
-      }
-      const t = Date.parse(r.start);
-      if (t < from || t > to) continue;
-      if (q.sub && r.sub !== q.sub) continue;
-      if (q.stream && r.stream !== q.stream) continue;
-      matches.push(r);
+    let fd: FileHandle;
+    try {
+      fd = await fs.promises.open(this.file, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { total: 0, records: [] };
+      throw err;
     }
-    matches.reverse();
-    return { total: matches.length, records: matches.slice(q.offset, q.offset + q.limit) };
+    try {
+      const from = q.from ? Date.parse(q.from) : Number.NEGATIVE_INFINITY;
+      const to = q.to ? Date.parse(q.to) : Number.POSITIVE_INFINITY;
+      const keep = q.offset + q.limit;
+      const starts = new Float64Array(keep);
+      const lengths = new Uint32Array(keep);
+      let total = 0;
+      await eachLine(fd, (start, line) => {
+        const r = parse(line);
+        if (!r) return;
+        const t = Date.parse(r.start);
+        if (t < from || t > to) return;
+        if (q.sub && r.sub !== q.sub) return;
+        if (q.stream && r.stream !== q.stream) return;
+        starts[total % keep] = start;
+        lengths[total % keep] = line.length;
+        total++;
+      });
+      const records: AuditRecord[] = [];
+      // The newest match sits just before the ring's next write position; walk back from there.
+      for (let i = q.offset; i < Math.min(keep, total); i++) {
+        const k = (total - 1 - i) % keep;
+        const line = Buffer.alloc(lengths[k] as number);
+        await fd.read(line, 0, line.length, starts[k] as number);
+        const r = parse(line);
+        if (r) records.push(r);
+      }
+      return { total, records };
+    } finally {
+      await fd.close();
+    }
   }
+}
+
+function parse(line: Buffer): AuditRecord | undefined {
+  try {
+    return JSON.parse(line.toString('utf8')) as AuditRecord;
+  } catch {
+    return undefined; // a torn last line after a crash, or an empty one: skip it, keep the rest
+  }
+}
+
+/**
+ * Calls `fn` with each line of the file and the byte position it starts at. One buffer: the unfinished
+ * line at its end moves to the front and the next read goes after it; a line longer than the buffer
+ * (never one of ours) is dropped.
+ */
+async function eachLine(fd: FileHandle, fn: (start: number, line: Buffer) => void): Promise<void> {
+  const buf = Buffer.alloc(128 * 1024);
+  let kept = 0;
+  let pos = 0;
+  for (;;) {
+    const { bytesRead } = await fd.read(buf, kept, buf.length - kept, pos);
+    if (bytesRead === 0) break;
+    const data = buf.subarray(0, kept + bytesRead);
+    const base = pos - kept;
+    let at = 0;
+    for (let nl = data.indexOf(10); nl >= 0; nl = data.indexOf(10, at)) {
+      fn(base + at, data.subarray(at, nl));
+      at = nl + 1;
+    }
+    kept = data.length - at < buf.length ? data.copy(buf, 0, at) : 0;
+    pos += bytesRead;
+  }
+  if (kept) fn(pos - kept, buf.subarray(0, kept));
 }

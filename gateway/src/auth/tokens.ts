@@ -38,7 +38,8 @@ export type AuthFailure =
   | 'wrong_issuer'
   | 'expired'
   | 'not_yet_valid'
-  | 'missing_claims';
+  | 'missing_claims'
+  | 'bad_claims';
 
 const fail = (reason: AuthFailure, message: string) =>
   new GatewayError(reason === 'expired' ? 'E_AUTH_EXPIRED' : 'E_UNAUTHENTICATED', message, reason);
@@ -117,12 +118,16 @@ export class TokenVerifier {
     if (!Array.isArray(streams) || !streams.every((s) => typeof s === 'string')) {
       throw fail('missing_claims', 'the token lacks a streams list');
     }
+    const problem = globsProblem(streams);
+    if (problem) throw fail('bad_claims', `the token's streams claim is out of bounds: ${problem}`);
     return { sub: payload.sub, role, streams, exp: payload.exp };
   }
 
   sign(claims: Omit<Claims, 'exp'>, ttlSec: number): string {
     if (!this.opts.signKey)
       throw new GatewayError('E_UNSUPPORTED', 'this gateway has no signing key (auth.privateKeyFile)');
+    const problem = globsProblem(claims.streams);
+    if (problem) throw new GatewayError('E_BAD_REQUEST', problem);
     return jwt.sign({ role: claims.role, streams: claims.streams }, this.opts.signKey, {
       algorithm: this.opts.algorithm,
       subject: claims.sub,
@@ -133,16 +138,44 @@ export class TokenVerifier {
   }
 }
 
-export function globToRegExp(glob: string): RegExp {
-  const body = glob
-    .split('*')
-    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-    .join('.*');
-  return new RegExp(`^${body}$`);
+/** Bounds on a token's stream globs, checked where tokens are minted and again where they are verified. */
+export const GLOB_LIMITS = { maxGlobs: 200, maxLength: 128, maxWildcards: 8 } as const;
+
+/** What puts a streams claim out of bounds, naming the item (e.g. "streams/3 has 9 wildcards…"). */
+export function globsProblem(streams: readonly string[]): string | undefined {
+  const { maxGlobs, maxLength, maxWildcards } = GLOB_LIMITS;
+  if (streams.length > maxGlobs) return `streams has ${streams.length} globs; at most ${maxGlobs}`;
+  for (const [i, glob] of streams.entries()) {
+    if (glob.length > maxLength) return `streams/${i} is ${glob.length} characters long; at most ${maxLength}`;
+    const stars = glob.split('*').length - 1;
+    if (stars > maxWildcards) return `streams/${i} has ${stars} wildcards (*); at most ${maxWildcards}`;
+  }
+  return undefined;
+}
+
+/**
+ * Whether `id` matches `glob` (`*` = any run of characters, nothing else special), without
+ * backtracking: the first and last pieces pin both ends and each middle piece takes its leftmost
+ * place after the one before, which leaves the most room for the rest, so no choice is ever undone.
+ */
+export function globMatch(glob: string, id: string): boolean {
+  const pieces = glob.split('*');
+  if (pieces.length === 1) return glob === id;
+  const first = pieces[0] as string;
+  const last = pieces[pieces.length - 1] as string;
+  if (first.length + last.length > id.length || !id.startsWith(first) || !id.endsWith(last)) return false;
+  const end = id.length - last.length;
+  let at = first.length;
+  for (const piece of pieces.slice(1, -1)) {
+    const found = id.indexOf(piece, at);
+    if (found < 0 || found + piece.length > end) return false;
+    at = found + piece.length;
+  }
+  return true;
 }
 
 export function streamAllowed(claims: Pick<Claims, 'streams'>, streamId: string): boolean {
-  return claims.streams.some((g) => globToRegExp(g).test(streamId));
+  return claims.streams.some((g) => globMatch(g, streamId));
 }
 
 /** "8h", "30m", "45s", "2d" or plain seconds. */

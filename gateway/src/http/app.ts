@@ -1,13 +1,21 @@
 // Builds the HTTP app (never listens: main does). Routes: web client, REST, metrics, health.
 // REST needs `Authorization: Bearer <jwt>`; each route names the roles it admits.
 import fs from 'node:fs';
+import type { Server } from 'node:http';
 import fastifyStatic from '@fastify/static';
 import { Type as T } from '@sinclair/typebox';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import type { Registry } from 'prom-client';
+import type { Config } from '../../../config/schema.js';
 import { GatewayError, publicError } from '../../../signaling/src/errors.js';
 import type { AuditLog } from '../audit/AuditLog.js';
-import { type Claims, type Role, streamAllowed, type TokenVerifier } from '../auth/tokens.js';
+import { type Claims, GLOB_LIMITS, type Role, streamAllowed, type TokenVerifier } from '../auth/tokens.js';
 import type { Logger } from '../log.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
 import type { OpsHistory } from '../ops/OpsHistory.js';
@@ -31,16 +39,83 @@ export interface AppDeps {
   ops: OpsHistory;
   /** Readiness of optional dependencies (e.g. Redis when configured): name → reachable. */
   dependencies: () => Promise<Record<string, boolean>>;
+  /** Timeouts and the per-address cap of the public port (`config.server`). */
+  server: HttpLimits;
+  /** A connection was refused (over the per-address cap): counted, not logged (an attack would flood it). */
+  onConnectionRefused: (reason: 'per_address_cap') => void;
 }
 
-const StreamGlob = T.String({ minLength: 1, maxLength: 128, pattern: '^[a-z0-9*][a-z0-9._*-]*$' });
+export type HttpLimits = Pick<
+  Config['server'],
+  'headersTimeoutSec' | 'requestTimeoutSec' | 'idleTimeoutSec' | 'maxConnectionsPerAddress'
+>;
+const StreamGlob = T.String({ minLength: 1, maxLength: GLOB_LIMITS.maxLength, pattern: '^[a-z0-9*][a-z0-9._*-]*$' });
+
+/**
+ * A 4xx that fastify or a plugin raises is the client's doing, not a bug: @fastify/send's 403 (a path
+ * that climbs out of the web root) and 404 read as any missing file; the rest keep their meaning.
+ */
+function clientError(err: FastifyError): GatewayError | undefined {
+  const status = err.statusCode ?? 0;
+  if (status < 400 || status > 499) return undefined;
+  if (status === 403 || status === 404) return new GatewayError('E_NOT_FOUND', 'no such file');
+  if (status === 413) return new GatewayError('E_TOO_LARGE', err.message);
+  return new GatewayError('E_BAD_REQUEST', err.message);
+}
+
+/** Refuses a connection while its address already holds `max` (0 = no cap); WebSockets count too. */
+function capConnectionsPerAddress(server: Server, max: number, refused: () => void): void {
+  if (max <= 0) return;
+  const open = new Map<string, number>();
+  server.on('connection', (socket) => {
+    const address = socket.remoteAddress;
+    if (!address) return; // already gone
+    const n = open.get(address) ?? 0;
+    if (n >= max) {
+      socket.destroy();
+      refused();
+      return;
+    }
+    open.set(address, n + 1);
+    socket.once('close', () => {
+      const left = (open.get(address) ?? 1) - 1;
+      if (left > 0) open.set(address, left);
+      else open.delete(address);
+    });
+  });
+}
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const limits = deps.server;
+  const requestTimeout = limits.requestTimeoutSec * 1000;
+  const onError = (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+    const e =
+      err instanceof GatewayError
+        ? err
+        : err.validation
+          ? new GatewayError('E_BAD_REQUEST', err.message)
+          : (clientError(err) ?? err);
+    const pub = publicError(e);
+    if (pub.code === 'E_INTERNAL') req.log.error({ err }, 'request failed');
+    reply.status(e instanceof GatewayError ? e.status : 500).send({ error: pub });
+  };
   const app = Fastify({
     // Per-request lines are noise at this rate; warnings and errors still come through.
     loggerInstance: deps.logger.child({ component: 'http' }, { level: 'warn' }) as FastifyBaseLogger,
     bodyLimit: 64 * 1024,
+    // Node checks these timeouts on an interval (30 s by default): every second keeps them close.
+    http: {
+      headersTimeout: Math.min(limits.headersTimeoutSec * 1000, requestTimeout),
+      connectionsCheckingInterval: 1000,
+    },
+    requestTimeout,
+    connectionTimeout: limits.idleTimeoutSec * 1000,
+    // A URL that does not decode (`%ff`, `%`) gets the same error shape as everything else.
+    frameworkErrors: onError,
   });
+  capConnectionsPerAddress(app.server, limits.maxConnectionsPerAddress, () =>
+    deps.onConnectionRefused('per_address_cap'),
+  );
 
   // On close, Node ends idle keep-alive connections, but one with a request in flight stays open
   // after its answer for keepAliveTimeout (72 s): answers sent while closing end their connection.
@@ -53,12 +128,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return payload;
   });
 
-  app.setErrorHandler((err: FastifyError, req, reply) => {
-    const e = err instanceof GatewayError ? err : err.validation ? new GatewayError('E_BAD_REQUEST', err.message) : err;
-    const pub = publicError(e);
-    if (pub.code === 'E_INTERNAL') req.log.error({ err }, 'request failed');
-    reply.status(e instanceof GatewayError ? e.status : 500).send({ error: pub });
-  });
+  app.setErrorHandler(onError);
   app.setNotFoundHandler((req, reply) => {
     reply
       .status(404)
@@ -159,7 +229,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       sub: T.Optional(T.String({ maxLength: 128 })),
       stream: T.Optional(T.String({ maxLength: 128 })),
       limit: T.Integer({ minimum: 1, maximum: 1000, default: 100 }),
-      offset: T.Integer({ minimum: 0, default: 0 }),
+      // The query keeps a 12-byte position per record up to offset+limit: older pages are reached with `to`.
+      offset: T.Integer({ minimum: 0, maximum: 100000, default: 0 }),
     },
     { additionalProperties: false },
   );
@@ -172,7 +243,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const TokenRequest = T.Object(
     {
       sub: T.String({ minLength: 1, maxLength: 128, description: 'who the token is for, e.g. the OPD app' }),
-      streams: T.Array(StreamGlob, { minItems: 1, maxItems: 200 }),
+      streams: T.Array(StreamGlob, { minItems: 1, maxItems: GLOB_LIMITS.maxGlobs }),
       ttlSec: T.Integer({ minimum: 60, default: 3600 }),
     },
     { additionalProperties: false },

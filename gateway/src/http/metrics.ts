@@ -16,6 +16,8 @@ export interface MetricsSources {
   rejectedCameras: number;
   signaling: EventEmitter<SignalingObserverEvents>;
   viewing: EventEmitter<ViewingObserverEvents>;
+  /** Connections the HTTP server refused, by reason. */
+  http: EventEmitter<{ refused: [reason: string] }>;
   connections: () => number;
 }
 
@@ -221,6 +223,13 @@ export function createMetrics(src: MetricsSources): Registry {
     registers: [registry],
   });
   src.signaling.on('rejected', (code) => rejected.inc({ code }));
+  const refusedConnections = new Counter({
+    name: 'cctv_http_connections_refused_total',
+    help: 'TCP connections refused at once, by reason (per_address_cap: the address holds server.maxConnectionsPerAddress)',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  src.http.on('refused', (reason) => refusedConnections.inc({ reason }));
   const views = new Counter({
     name: 'cctv_view_sessions_total',
     help: 'Ended view sessions (one audit record each) by end reason',

@@ -3,17 +3,21 @@
 //   /m/<stream>      the single-stream (phone) view, a short link to share
 //   /cctv-player.js  the <cctv-player> web component, loadable as a module script from other origins
 //                    (CORS); its WebSocket still needs the page's origin in signaling.allowedOrigins
+import { Type as T } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 
+// A page path names a stream id as the config spells them: anything else (`..%2f`, `%00`) is a 400.
+const page = { schema: { params: T.Object({ stream: T.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' }) }) } };
+
 export function registerWebRoutes(app: FastifyInstance): void {
-  app.get('/embed/:stream', (_req, reply) =>
+  app.get('/embed/:stream', page, (_req, reply) =>
     reply
       // The token rides in the URL: never send it on as a Referer.
       .header('referrer-policy', 'no-referrer')
       .header('cache-control', 'no-store')
       .sendFile('embed.html'),
   );
-  app.get('/m/:stream', (_req, reply) =>
+  app.get('/m/:stream', page, (_req, reply) =>
     reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store').sendFile('watch.html'),
   );
   app.get('/cctv-player.js', (_req, reply) =>

@@ -53,7 +53,9 @@ export class RtpForwarder {
     this.#stamp = opts.video ? new FrameStartStamp() : undefined;
     let loggedAt = 0;
     // On a connected socket ICMP errors (e.g. the transport is gone) arrive per packet: log few.
-    const onError = (err: Error) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      // Nothing listens there (yet, or any more: FFmpeg starting, a transport just closed): not news.
+      if (err.code === 'ECONNREFUSED') return;
       if (Date.now() - loggedAt < ERROR_LOG_EVERY_MS) return;
       loggedAt = Date.now();
       opts.logger.warn({ err: err.message, video: opts.video }, 'forwarding socket error');

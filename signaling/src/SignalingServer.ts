@@ -2,6 +2,7 @@
 // against the protocol's schemas, answers each request with data or an error code, closes sockets
 // that do not authenticate in time or stop answering pings. It knows nothing of media: each
 // connection's requests go to a viewer of the ViewingPort it is given (signaling/src/port.ts).
+// Every refusal is counted (observer 'rejected'); its log line is rate-limited per peer and code.
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -9,6 +10,8 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { GatewayError, publicError } from './errors.js';
+import { LogThrottle } from './LogThrottle.js';
+import { checkShape, parseJson } from './messageShape.js';
 import type { ViewerPort, ViewingPort } from './port.js';
 import { type Method, Methods, RequestEnvelope } from './protocol.js';
 
@@ -33,7 +36,20 @@ export interface SignalingOptions {
   viewing: ViewingPort;
   logger: Logger;
   limits: SignalingLimits;
+  /** How often a repeated refusal is summed up in the log (default 10 s). */
+  logIntervalMs?: number;
 }
+
+/** What a throttled log line is about. */
+interface Refusal {
+  peer: string;
+  code: string;
+  level: 'info' | 'warn' | 'error';
+  method?: string;
+}
+
+/** Peer and code pairs tracked for log throttling; more share one summary line. */
+const MAX_LOG_KEYS = 1000;
 
 /** The subprotocol a client names; a token may ride along as a second one: `bearer.<jwt>`. */
 export const SUBPROTOCOL = 'cctv.v1';
@@ -46,6 +62,7 @@ export class SignalingServer {
   readonly #validators: Map<string, ValidateFunction>;
   readonly #sessions = new Set<ViewerPort>();
   readonly #alive = new WeakMap<WebSocket, boolean>();
+  readonly #logs: LogThrottle<Refusal>;
   #pinger: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: SignalingOptions) {
@@ -58,6 +75,16 @@ export class SignalingServer {
     const ajv = new Ajv({ allErrors: false, strict: false });
     this.#validateEnvelope = ajv.compile(RequestEnvelope);
     this.#validators = new Map(Object.entries(Methods).map(([m, schema]) => [m, ajv.compile(schema)]));
+    this.#logs = new LogThrottle(opts.logIntervalMs ?? 10_000, MAX_LOG_KEYS, (what, count, seconds) => {
+      const s = Math.round(seconds);
+      if (!what) {
+        opts.logger.warn({ count, seconds: s }, `${count} more refusals from other peers in the last ${s} s`);
+        return;
+      }
+      const { peer, code, level, method } = what;
+      const of = method ? `${code} (${method})` : code;
+      opts.logger[level]({ peer, code, count, seconds: s }, `peer ${peer}: ${count} more ${of} in the last ${s} s`);
+    });
   }
 
   get connections(): number {
@@ -74,8 +101,10 @@ export class SignalingServer {
       }
       const origin = req.headers.origin;
       if (origin && !this.#originAllowed(origin, req.headers.host)) {
-        this.opts.logger.warn({ origin: origin.slice(0, 200) }, 'websocket refused: origin not allowed');
-        this.observer.emit('rejected', 'E_FORBIDDEN_ORIGIN');
+        const peer = req.socket.remoteAddress ?? 'unknown';
+        this.#refused({ peer, code: 'E_FORBIDDEN_ORIGIN', level: 'warn' }, () =>
+          this.opts.logger.warn({ peer, origin: origin.slice(0, 200) }, 'websocket refused: origin not allowed'),
+        );
         socket.end(
           'HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\norigin not allowed\n',
         );
@@ -83,6 +112,13 @@ export class SignalingServer {
       }
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, req));
     });
+  }
+
+  /** Counts a refusal; `log` writes its line unless this peer's `code` was logged within the interval. */
+  #refused(refusal: Refusal, log: () => void): void {
+    this.observer.emit('rejected', refusal.code);
+    const { peer, code, method = '' } = refusal;
+    if (this.#logs.admit(`${peer} ${code} ${method}`, refusal)) log();
   }
 
   #originAllowed(origin: string, host: string | undefined): boolean {
@@ -120,11 +156,18 @@ export class SignalingServer {
     this.#alive.set(ws, true);
     ws.on('pong', () => this.#alive.set(ws, true));
 
-    const reject = (id: number | null, err: unknown) => {
+    const reject = (id: number | null, err: unknown, method?: string) => {
       const pub = publicError(err);
-      if (pub.code === 'E_INTERNAL') logger.error({ err }, 'signaling request failed');
-      else logger.info({ code: pub.code, reason: pub.reason, why: pub.message }, 'signaling request refused');
-      this.observer.emit('rejected', pub.code);
+      // A bug is logged with its stack, first per method; a client error once per code.
+      if (pub.code === 'E_INTERNAL') {
+        this.#refused({ peer: address, code: pub.code, level: 'error', ...(method ? { method } : {}) }, () =>
+          logger.error({ err, method }, 'signaling request failed'),
+        );
+      } else {
+        this.#refused({ peer: address, code: pub.code, level: 'info' }, () =>
+          logger.info({ code: pub.code, reason: pub.reason, why: pub.message }, 'signaling request refused'),
+        );
+      }
       send({ id, ok: false, error: pub });
     };
 
@@ -143,6 +186,9 @@ export class SignalingServer {
       if (!session.authenticated && ws.readyState === ws.OPEN) {
         send({ notification: 'closing', data: { code: 'E_UNAUTHENTICATED', message: 'no auth message in time' } });
         this.observer.emit('authFailure', 'timeout');
+        this.#refused({ peer: address, code: 'E_UNAUTHENTICATED', level: 'info' }, () =>
+          logger.info({ code: 'E_UNAUTHENTICATED' }, 'websocket closed: no auth message in time'),
+        );
         ws.close(4401, 'authentication timeout');
       }
     }, limits.authTimeoutSec * 1000);
@@ -153,6 +199,7 @@ export class SignalingServer {
 
     ws.on('message', async (raw, isBinary) => {
       let id: number | null = null;
+      let method: Method | undefined;
       try {
         const size = Array.isArray(raw)
           ? raw.reduce((n, b) => n + b.length, 0)
@@ -164,12 +211,7 @@ export class SignalingServer {
           );
         }
         if (isBinary) throw new GatewayError('E_BAD_JSON', 'messages must be JSON text');
-        let msg: unknown;
-        try {
-          msg = JSON.parse(raw.toString());
-        } catch {
-          throw new GatewayError('E_BAD_JSON', 'the message is not valid JSON');
-        }
+        const msg = parseJson(raw.toString());
         if (msg && typeof msg === 'object' && Number.isInteger((msg as { id?: unknown }).id))
           id = (msg as { id: number }).id;
         // Counted after parsing so a refusal can name the request it refuses.
@@ -179,6 +221,7 @@ export class SignalingServer {
         if (tokens < 1)
           throw new GatewayError('E_RATE_LIMITED', `more than ${limits.ratePerSec} messages per second; slow down`);
         tokens -= 1;
+        checkShape(msg);
         if (!this.#validateEnvelope(msg)) {
           const e = this.#validateEnvelope.errors?.[0];
           throw new GatewayError(
@@ -187,20 +230,23 @@ export class SignalingServer {
           );
         }
         const req = msg as { id: number; method: string; data?: Record<string, unknown> };
-        const validate = this.#validators.get(req.method);
-        if (!validate) throw new GatewayError('E_UNKNOWN_METHOD', `unknown method "${req.method.slice(0, 64)}"`);
+        // Only the protocol's own methods: never a name inherited from Object.prototype.
+        if (!Object.hasOwn(Methods, req.method))
+          throw new GatewayError('E_UNKNOWN_METHOD', `unknown method "${req.method}"`);
+        method = req.method as Method;
+        const validate = this.#validators.get(method) as ValidateFunction;
         const data = req.data ?? {};
         if (!validate(data)) {
           const e = validate.errors?.[0];
           throw new GatewayError(
             'E_BAD_REQUEST',
-            `${req.method}: data${e?.instancePath ?? ''} ${e?.message ?? 'is invalid'}`,
+            `${method}: data${e?.instancePath ?? ''} ${e?.message ?? 'is invalid'}`,
           );
         }
-        const handler = session[req.method as Method] as (d: unknown) => Promise<unknown>;
+        const handler = session[method] as (d: unknown) => Promise<unknown>;
         send({ id, ok: true, data: await handler.call(session, data) });
       } catch (err) {
-        reject(id, err);
+        reject(id, err, method);
       }
     });
     ws.on('close', () => {
@@ -208,12 +254,19 @@ export class SignalingServer {
       session.close('disconnected');
       this.#sessions.delete(session);
     });
-    ws.on('error', (err) => logger.warn({ err: err.message }, 'websocket error'));
+    // ws closes the socket itself (1007, 1009, 1002): a refused frame, counted and logged like a message.
+    ws.on('error', (err: Error & { code?: string }) => {
+      const code = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'E_TOO_LARGE' : 'E_BAD_FRAME';
+      this.#refused({ peer: address, code, level: 'warn' }, () =>
+        logger.warn({ code, err: err.message }, 'websocket error'),
+      );
+    });
   }
 
   /** Gateway shutdown: tell every client, end their views (audited as 'shutdown'), close sockets. */
   close(): void {
     clearInterval(this.#pinger);
+    this.#logs.close();
     for (const s of this.#sessions) s.close('shutdown');
     for (const ws of this.#wss.clients) {
       if (ws.readyState === ws.OPEN) {

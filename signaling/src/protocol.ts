@@ -16,6 +16,68 @@ export const RequestEnvelope = T.Object(
 
 const Id = T.String({ minLength: 1, maxLength: 128 });
 const Variant = T.Union([T.Literal('main'), T.Literal('sub')]);
+const Kind = T.Union([T.Literal('audio'), T.Literal('video')]);
+const Short = T.String({ minLength: 1, maxLength: 64 });
+const strict = { additionalProperties: false } as const;
+
+// What mediasoup reads of a client's DTLS and RTP parameters, shaped here so that nonsense is
+// refused with its path (E_BAD_REQUEST) before it reaches mediasoup or its worker.
+const DtlsParameters = T.Object(
+  {
+    role: T.Optional(T.Union([T.Literal('auto'), T.Literal('client'), T.Literal('server')])),
+    fingerprints: T.Array(
+      T.Object(
+        {
+          algorithm: T.Union(['sha-1', 'sha-224', 'sha-256', 'sha-384', 'sha-512'].map((a) => T.Literal(a))),
+          // Colon-separated hex bytes: 20 (SHA-1) to 64 (SHA-512).
+          value: T.String({ maxLength: 191, pattern: '^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){19,63}$' }),
+        },
+        strict,
+      ),
+      { minItems: 1, maxItems: 8 },
+    ),
+  },
+  strict,
+);
+
+const RtpCodecCapability = T.Object(
+  {
+    kind: T.Optional(Kind),
+    mimeType: T.String({ maxLength: 80, pattern: '^[A-Za-z]+/[A-Za-z0-9._+-]+$' }),
+    preferredPayloadType: T.Optional(T.Integer({ minimum: 0, maximum: 127 })),
+    clockRate: T.Integer({ minimum: 1, maximum: 1e7 }),
+    channels: T.Optional(T.Integer({ minimum: 1, maximum: 8 })),
+    parameters: T.Optional(
+      T.Record(T.String(), T.Union([T.String({ maxLength: 256 }), T.Number()]), { maxProperties: 32 }),
+    ),
+    rtcpFeedback: T.Optional(
+      T.Array(T.Object({ type: Short, parameter: T.Optional(T.String({ maxLength: 64 })) }, strict), { maxItems: 16 }),
+    ),
+  },
+  strict,
+);
+
+const RtpHeaderExtension = T.Object(
+  {
+    kind: Kind,
+    uri: T.String({ minLength: 1, maxLength: 256 }),
+    // One-byte header extension ids, the only ones the routers offer.
+    preferredId: T.Integer({ minimum: 1, maximum: 14 }),
+    preferredEncrypt: T.Optional(T.Boolean()),
+    direction: T.Optional(
+      T.Union([T.Literal('sendrecv'), T.Literal('sendonly'), T.Literal('recvonly'), T.Literal('inactive')]),
+    ),
+  },
+  strict,
+);
+
+const RtpCapabilities = T.Object(
+  {
+    codecs: T.Optional(T.Array(RtpCodecCapability, { maxItems: 64 })),
+    headerExtensions: T.Optional(T.Array(RtpHeaderExtension, { maxItems: 32 })),
+  },
+  strict,
+);
 
 /** Data schema per method: the source of truth for what each method accepts. */
 export const Methods = {
@@ -26,7 +88,7 @@ export const Methods = {
   connectTransport: T.Object(
     {
       transportId: Id,
-      dtlsParameters: T.Object({ role: T.Optional(T.String()), fingerprints: T.Array(T.Object({})) }),
+      dtlsParameters: DtlsParameters,
     },
     { additionalProperties: false },
   ),
@@ -35,7 +97,7 @@ export const Methods = {
       transportId: Id,
       stream: Id,
       variant: T.Optional(Variant),
-      rtpCapabilities: T.Object({ codecs: T.Optional(T.Array(T.Object({}))) }),
+      rtpCapabilities: RtpCapabilities,
       /**
        * 'smooth' (default): the browser's own playout smoothing. 'low': each frame is shown as soon
        * as it is decoded (playout-delay 0), for steady networks such as the Command Center's LAN.

@@ -101,3 +101,22 @@ describe('parseTtl', () => {
     expect(() => parseTtl('soon')).toThrowError(/cannot read "soon"/);
   });
 });
+
+describe('TokenVerifier on tokens that are not JWTs inside', () => {
+  const v = new TokenVerifier({
+    algorithm: 'HS256',
+    verifyKey: 'k'.repeat(32),
+    issuer: 'i',
+    audience: 'a',
+    clockToleranceSec: 0,
+  });
+  const b64 = (o: unknown) => Buffer.from(typeof o === 'string' ? o : JSON.stringify(o)).toString('base64url');
+  it('refuses a payload that is not JSON and an alg that is not a string as malformed or bad_algorithm', () => {
+    expect(() => v.verify(`${b64({ alg: 'HS256', typ: 'JWT' })}.${b64('not json')}.x`)).toThrow(
+      expect.objectContaining({ reason: 'malformed' }),
+    );
+    expect(() => v.verify(`${b64({ alg: { toString: 1 }, typ: 'JWT' })}.${b64({ sub: 's' })}.x`)).toThrow(
+      expect.objectContaining({ reason: 'bad_algorithm' }),
+    );
+  });
+});

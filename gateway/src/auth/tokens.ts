@@ -81,13 +81,18 @@ export class TokenVerifier {
   verify(token: unknown): Claims {
     if (typeof token !== 'string' || token.length === 0) throw fail('missing', 'a token is required');
     if (token.length > 8192) throw fail('malformed', 'the token is too long');
-    const header = jwt.decode(token, { complete: true })?.header;
+    let header: jwt.JwtHeader | undefined;
+    try {
+      header = jwt.decode(token, { complete: true })?.header; // throws on a payload that is not JSON
+    } catch {
+      throw fail('malformed', 'the token is not a JWT');
+    }
     if (!header) throw fail('malformed', 'the token is not a JWT');
     if (header.alg === 'none') throw fail('unsigned', 'the token is unsigned; alg "none" is never accepted');
     if (header.alg !== this.opts.algorithm) {
       throw fail(
         'bad_algorithm',
-        `the token is signed with ${String(header.alg).slice(0, 10)}; this gateway accepts ${this.opts.algorithm} only`,
+        `the token is signed with ${typeof header.alg === 'string' ? header.alg.slice(0, 10) : 'no named algorithm'}; this gateway accepts ${this.opts.algorithm} only`,
       );
     }
     let payload: jwt.JwtPayload;

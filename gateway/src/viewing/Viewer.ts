@@ -52,6 +52,8 @@ interface Transport {
   slot: WorkerSlot;
   /** Closed with its worker: the viewer was told once for all its consumers. */
   lost: boolean;
+  /** connectTransport was called (mediasoup allows it once). */
+  connected: boolean;
 }
 
 // setTimeout's ceiling (~24.8 days); longer-lived tokens are re-checked then.
@@ -59,11 +61,24 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const closedError = () => new GatewayError('E_NOT_FOUND', 'the connection is closing');
 
+/** A mediasoup call on what the client named: if that closed meanwhile, the client hears E_NOT_FOUND. */
+async function whileOpen<R>(target: { closed: boolean }, name: string, call: () => Promise<R>): Promise<R> {
+  try {
+    return await call();
+  } catch (err) {
+    if (target.closed && !(err instanceof GatewayError)) throw new GatewayError('E_NOT_FOUND', `${name} was closed`);
+    throw err;
+  }
+}
+
 export class Viewer implements ViewerPort {
   claims: Claims | undefined;
   readonly #transports = new Map<string, Transport>();
   readonly #consumers = new Map<string, { consumer: types.Consumer; view: View; transport: Transport }>();
   readonly #views = new Set<View>();
+  /** Requests still awaiting mediasoup count against the limits, so a burst cannot pass them. */
+  #pendingTransports = 0;
+  #pendingConsumes = 0;
   #expiryTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -79,8 +94,13 @@ export class Viewer implements ViewerPort {
     try {
       claims = this.deps.verifier.verify(token);
     } catch (err) {
-      this.deps.observer.emit('authFailure', (err as GatewayError).reason ?? 'unknown');
-      throw err;
+      // A token the verifier cannot even read (it threw something of its own) is still the client's error.
+      const e =
+        err instanceof GatewayError
+          ? err
+          : new GatewayError('E_UNAUTHENTICATED', 'the token is malformed', 'malformed');
+      this.deps.observer.emit('authFailure', e.reason ?? 'unknown');
+      throw e;
     }
     if (this.claims && claims.sub !== this.claims.sub) {
       throw new GatewayError('E_FORBIDDEN', 'a connection keeps one identity; open a new one for another user');
@@ -111,21 +131,27 @@ export class Viewer implements ViewerPort {
 
   async createTransport({ forceTcp }: RequestData<'createTransport'>): Promise<Responses['createTransport']> {
     this.#requireAuth();
-    if (this.#transports.size >= this.deps.limits.maxTransports) {
+    if (this.#transports.size + this.#pendingTransports >= this.deps.limits.maxTransports) {
       throw new GatewayError('E_LIMIT', `a connection may open at most ${this.deps.limits.maxTransports} transports`);
     }
     const slot = this.deps.pool.leastLoaded();
-    const transport = await slot.router.createWebRtcTransport({
-      webRtcServer: slot.webRtcServer,
-      enableUdp: !forceTcp,
-      enableTcp: true,
-      preferUdp: true,
-    });
+    this.#pendingTransports++;
+    let transport: types.WebRtcTransport;
+    try {
+      transport = await slot.router.createWebRtcTransport({
+        webRtcServer: slot.webRtcServer,
+        enableUdp: !forceTcp,
+        enableTcp: true,
+        preferUdp: true,
+      });
+    } finally {
+      this.#pendingTransports--;
+    }
     if (this.#closed) {
       transport.close();
       throw closedError();
     }
-    const entry: Transport = { transport, slot, lost: false };
+    const entry: Transport = { transport, slot, lost: false, connected: false };
     this.#transports.set(transport.id, entry);
     slot.trackTransport(transport);
     transport.on('dtlsstatechange', (s) => {
@@ -149,24 +175,43 @@ export class Viewer implements ViewerPort {
     dtlsParameters,
   }: RequestData<'connectTransport'>): Promise<Record<string, never>> {
     this.#requireAuth();
-    await this.#transport(transportId).transport.connect({ dtlsParameters: dtlsParameters as types.DtlsParameters });
+    const t = this.#transport(transportId);
+    if (t.connected) throw new GatewayError('E_BAD_REQUEST', `transport ${transportId} is already connected`);
+    t.connected = true; // before the await: a second connect in flight is refused too
+    const { transport } = t;
+    try {
+      await whileOpen(transport, `transport ${transportId}`, () =>
+        transport.connect({ dtlsParameters: dtlsParameters as types.DtlsParameters }),
+      );
+    } catch (err) {
+      t.connected = false;
+      throw err;
+    }
     return {};
   }
 
-  async consume({
-    transportId,
-    stream,
-    variant,
-    rtpCapabilities,
-    latency,
-  }: RequestData<'consume'>): Promise<Responses['consume']> {
+  async consume(data: RequestData<'consume'>): Promise<Responses['consume']> {
+    const { transportId, stream } = data;
     const claims = this.#requireAuth();
     if (!streamAllowed(claims, stream))
       throw new GatewayError('E_FORBIDDEN_STREAM', `this token may not watch "${stream}"`);
-    if (this.#consumers.size >= this.deps.limits.maxConsumers) {
+    if (this.#consumers.size + this.#pendingConsumes >= this.deps.limits.maxConsumers) {
       throw new GatewayError('E_LIMIT', `a connection may hold at most ${this.deps.limits.maxConsumers} consumers`);
     }
     const t = this.#transport(transportId);
+    this.#pendingConsumes++;
+    try {
+      return await this.#consume(claims, t, data);
+    } finally {
+      this.#pendingConsumes--;
+    }
+  }
+
+  async #consume(
+    claims: Claims,
+    t: Transport,
+    { stream, variant, rtpCapabilities, latency }: RequestData<'consume'>,
+  ): Promise<Responses['consume']> {
     const sv = this.deps.streams.get(stream, (variant ?? 'main') as VariantName);
     // Packets carry the playout-delay stamp; only a consumer that negotiates it applies it.
     const caps = withoutPlayoutDelayUnless(latency === 'low', rtpCapabilities as types.RtpCapabilities);
@@ -199,7 +244,9 @@ export class Viewer implements ViewerPort {
           continue; // audio the browser cannot play: video alone is still worth showing
         }
         if (this.#closed || t.transport.closed) throw closedError();
-        const consumer = await t.transport.consume({ producerId: local.id, rtpCapabilities: caps, paused: true });
+        const consumer = await whileOpen(t.transport, `transport ${t.transport.id}`, () =>
+          t.transport.consume({ producerId: local.id, rtpCapabilities: caps, paused: true }),
+        );
         t.slot.trackConsumer(consumer);
         sv.attachConsumer(consumer);
         view.consumers.add(consumer);
@@ -240,10 +287,12 @@ export class Viewer implements ViewerPort {
   async resume({ consumerId }: RequestData<'resume'>): Promise<Record<string, never>> {
     this.#requireAuth();
     const { consumer } = this.#consumer(consumerId);
-    await consumer.resume();
-    // The browser needs a keyframe to start decoding: the relay passes the request on to the camera,
-    // a transcoding FFmpeg makes one; FFmpeg's passthrough cannot, and the camera's GOP bounds the wait.
-    if (consumer.kind === 'video' && !consumer.closed) await consumer.requestKeyFrame();
+    await whileOpen(consumer, `consumer ${consumerId}`, async () => {
+      await consumer.resume();
+      // The browser needs a keyframe to start decoding: the relay passes the request on to the camera,
+      // a transcoding FFmpeg makes one; FFmpeg's passthrough cannot, and the camera's GOP bounds the wait.
+      if (consumer.kind === 'video' && !consumer.closed) await consumer.requestKeyFrame();
+    });
     return {};
   }
 

@@ -7,6 +7,7 @@
 //                              BENCH_FANOUT_SCENARIOS=single,spread,janus BENCH_FANOUT_PROCS=2)
 import type { types } from 'mediasoup';
 import { type Stack, startStack, waitFor } from '../tests/support/stack.js';
+import { benchCamera } from './lib/camera.js';
 import { JanusServer } from './lib/JanusServer.js';
 import { type CpuWindow, startCpuWindow, udpCounters } from './lib/proc.js';
 import {
@@ -101,15 +102,7 @@ export function fanoutOptionsFromEnv(): FanoutOptions {
   };
 }
 
-const CAMERA = {
-  profile: 'baseline',
-  width: 640,
-  height: 360,
-  fps: 25,
-  gop: 25,
-  bitrateKbps: 1000,
-  label: 'fanout',
-} as const;
+const CAMERA = benchCamera('fanout');
 
 /** Every consumer (not pipe consumers) the gateway creates from now on, on any worker. */
 function trackConsumers(stack: Stack): Set<types.Consumer> {

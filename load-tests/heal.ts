@@ -9,6 +9,7 @@ import { type Browser, launchBrowser } from '../tests/support/browser.js';
 import { framesSince, longestGap } from '../tests/support/healProbe.js';
 import { awaitHeal, openPhone, placement, type Viewer, waitPlaying } from '../tests/support/healViewers.js';
 import { type Stack, startStack, waitFor } from '../tests/support/stack.js';
+import { benchCamera } from './lib/camera.js';
 import { machineBusy } from './lib/proc.js';
 import {
   envNumber,
@@ -84,15 +85,7 @@ const CAMS = [
   { id: 'heal-ffmpeg', ingest: 'ffmpeg' as const },
 ];
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-const CAMERA = {
-  profile: 'baseline',
-  width: 640,
-  height: 360,
-  fps: 25,
-  gop: 25,
-  bitrateKbps: 1000,
-  label: 'heal',
-} as const;
+const CAMERA = benchCamera('heal');
 
 export async function runHeal(opts: HealOptions): Promise<HealResult> {
   let stack: Stack | undefined;

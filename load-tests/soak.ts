@@ -15,6 +15,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { type Stack, startStack, waitFor } from '../tests/support/stack.js';
 import { census } from '../tests/support/workerCensus.js';
+import { benchCamera } from './lib/camera.js';
 import type { ChurnCommand, KindStats, RoundStats } from './lib/churnProcess.js';
 import { type CpuWindow, descendants, startCpuWindow } from './lib/proc.js';
 import {
@@ -146,15 +147,7 @@ export function soakOptionsFromEnv(): SoakOptions {
   };
 }
 
-const CAMERA = {
-  profile: 'baseline',
-  width: 640,
-  height: 360,
-  fps: 25,
-  gop: 25,
-  bitrateKbps: 1000,
-  label: 'soak',
-} as const;
+const CAMERA = benchCamera('soak');
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 const LAG_RESOLUTION_MS = 10;
 /** A delay histogram's value (ns) as lag in ms: Node records the whole timer period, resolution included. */

@@ -11,6 +11,7 @@
 import type { Browser } from 'playwright-core';
 import { type Stack, startStack, waitFor } from '../tests/support/stack.js';
 import { launchChromium, ViewerPage } from './lib/browserViewer.js';
+import { benchCamera } from './lib/camera.js';
 import { JanusServer } from './lib/JanusServer.js';
 import { machineBusy } from './lib/proc.js';
 import {
@@ -73,15 +74,7 @@ export function ttffOptionsFromEnv(): TtffOptions {
   };
 }
 
-const CAMERA = {
-  profile: 'baseline',
-  width: 640,
-  height: 360,
-  fps: 25,
-  gop: 25,
-  bitrateKbps: 1000,
-  label: 'ttff',
-} as const;
+const CAMERA = benchCamera('ttff');
 
 export async function runTtff(opts: TtffOptions): Promise<TtffResult> {
   let stack: Stack | undefined;

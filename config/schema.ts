@@ -9,7 +9,8 @@ export const VariantSchema = T.Object(
   {
     url: T.String({
       pattern: '^rtsps?://',
-      description: 'RTSP URL; credentials may use ${ENV_VAR} so passwords stay out of the file',
+      description:
+        "RTSP URL. The user and password in it are percent-encoded as RFC 3986 says ('@' %40, '/' %2F, '#' %23, '?' %3F, '%' %25, space %20, non-ASCII as its UTF-8 bytes; a ':' in the password may stay); a URL that would be misread is refused. Or write ${ENV_VAR} and put the plain password (never pre-encoded) in that variable: the loader encodes it, and the password stays out of the file",
     }),
     transcode: T.Union([T.Literal('auto'), T.Literal('always'), T.Literal('never')], { default: 'auto' }),
   },
@@ -25,7 +26,11 @@ export const CameraSchema = T.Object(
     main: VariantSchema,
     sub: T.Optional(VariantSchema),
     alwaysOn: T.Boolean({ default: false }),
-    rtspTransport: T.Union([T.Literal('tcp'), T.Literal('udp')], { default: 'tcp' }),
+    rtspTransport: T.Union([T.Literal('auto'), T.Literal('tcp'), T.Literal('udp')], {
+      default: 'auto',
+      description:
+        'auto: TCP, then UDP when the camera refuses TCP (461) or sends nothing over it; what worked is remembered',
+    }),
     audio: T.Boolean({ default: false, description: 'relay the camera audio (G.711 passed through, AAC to Opus)' }),
     ingest: T.Optional(
       T.Union([T.Literal('auto'), T.Literal('packet'), T.Literal('ffmpeg')], {
@@ -135,6 +140,13 @@ export const ConfigSchema = T.Object(
         connectTimeoutSec: Seconds(5, 1),
         backoffInitialMs: T.Integer({ minimum: 10, default: 500 }),
         backoffMaxMs: T.Integer({ minimum: 100, default: 3000 }),
+        authRetryInitialSec: T.Number({
+          minimum: 1,
+          default: 300,
+          description:
+            'after a camera rejects the password, wait this long before the next login; doubles per rejection (cameras lock accounts)',
+        }),
+        authRetryMaxSec: T.Number({ minimum: 1, default: 3600 }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -171,6 +183,17 @@ export const ConfigSchema = T.Object(
           default: [],
           description:
             'browser origins (besides the gateway itself) that may open /ws, e.g. https://opd.palembang.go.id',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    health: T.Object(
+      {
+        checkIntervalSec: T.Number({
+          minimum: 1,
+          default: 120,
+          description:
+            'each camera nobody watches is checked (RTSP DESCRIBE) once per interval, spread over it; 0 checks are never sooner than its password backoff',
         }),
       },
       { additionalProperties: false, default: {} },

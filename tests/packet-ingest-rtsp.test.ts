@@ -9,6 +9,7 @@ import { RtpForwarder } from '../gateway/src/ingest/RtpForwarder.js';
 import { RtspPacketSource } from '../gateway/src/ingest/rtsp/RtspPacketSource.js';
 import { writeSenderReport } from '../gateway/src/ingest/rtsp/rtcp.js';
 import { payloadOffset, writeRtpHeader } from '../gateway/src/ingest/rtsp/rtp.js';
+import { TransportChoice } from '../gateway/src/ingest/rtsp/transport.js';
 import { type RestartReason, superviseIngest } from '../gateway/src/ingest/source.js';
 import { createLogger } from '../gateway/src/log.js';
 import { PLAYOUT_DELAY } from '../gateway/src/media/codecs.js';
@@ -260,7 +261,7 @@ async function setup(camera: FakeOptions, url?: (cam: FakeCamera) => string, tim
   const failures: RestartReason[] = [];
   const relay = new RtspPacketSource({
     url: url ? url(cam) : cam.url(),
-    transport: 'tcp',
+    transport: new TransportChoice('tcp'),
     timeoutMs,
     video: { forwarder, codec: 'h264', clockRate: 90000 },
     secrets: [],

@@ -20,6 +20,8 @@ export class GatewayError extends Error {
   constructor(
     readonly code: string,
     message: string,
+    /** The gateway's finer cause, e.g. 'unauthorized' (the camera rejected its password). */
+    readonly reason?: string,
   ) {
     super(message);
   }
@@ -373,7 +375,7 @@ export class GatewayClient {
       id?: number | null;
       ok?: boolean;
       data?: unknown;
-      error?: { code: string; message: string };
+      error?: { code: string; message: string; reason?: string };
       notification?: string;
     };
     if (msg.notification) {
@@ -394,7 +396,10 @@ export class GatewayClient {
     this.#pending.delete(msg.id as number);
     clearTimeout(p.timer);
     if (msg.ok) p.resolve(msg.data);
-    else p.reject(new GatewayError(msg.error?.code ?? 'E_INTERNAL', msg.error?.message ?? 'request failed'));
+    else
+      p.reject(
+        new GatewayError(msg.error?.code ?? 'E_INTERNAL', msg.error?.message ?? 'request failed', msg.error?.reason),
+      );
   }
 
   #onConsumerClosed(consumerId: string, reason: string): void {

@@ -25,6 +25,8 @@ export interface PlayerProbe {
   variant: Variant | null;
   state: PlayerState;
   error: string | null;
+  /** The gateway's finer cause of `error`, e.g. 'unauthorized' (the camera rejected the password). */
+  reason: string | null;
   framesDecoded: number;
   codec: string | null;
   /** Average time a frame waits in the browser's jitter buffer (ms), from the last stats sample. */
@@ -58,6 +60,7 @@ export class LivePlayer extends EventTarget {
     variant: null,
     state: 'idle',
     error: null,
+    reason: null,
     framesDecoded: 0,
     codec: null,
     jitterBufferMs: null,
@@ -112,8 +115,17 @@ export class LivePlayer extends EventTarget {
       }),
       client.on('streamState', (d) => {
         if (d['stream'] !== this.probe.stream || d['variant'] !== this.watch?.variant) return;
-        if (d['state'] === 'stalled' && this.probe.state === 'live') this.#setState('stalled');
-        else if (d['state'] === 'error' && this.probe.state !== 'live') this.#setState('offline');
+        const state = d['state'];
+        if (state === 'stalled' && this.probe.state === 'live') this.#setState('stalled');
+        else if (state === 'error' || state === 'unauthorized') {
+          // The camera is down (or refuses the password), also while it was live: say so at once.
+          // The consumers stay: when the camera is back its first frame makes the player live again.
+          this.probe.error = 'E_STREAM_OFFLINE';
+          this.probe.reason = state === 'unauthorized' ? 'unauthorized' : 'camera';
+          this.errorMessage = typeof d['detail'] === 'string' ? d['detail'] : null;
+          if (this.probe.state === 'offline') this.#dispatch('statechange', { state: 'offline', previous: 'offline' });
+          else this.#setState('offline');
+        }
       }),
     );
   }
@@ -156,6 +168,7 @@ export class LivePlayer extends EventTarget {
       stream,
       variant,
       error: null,
+      reason: null,
       framesDecoded: 0,
       codec: null,
       jitterBufferMs: null,
@@ -205,6 +218,7 @@ export class LivePlayer extends EventTarget {
   #fail(err: GatewayError): void {
     const code = err.code ?? 'E_INTERNAL';
     this.probe.error = code;
+    this.probe.reason = err.reason ?? null;
     this.errorMessage = err.message;
     if (STOPPING.has(code)) {
       this.#teardown();
@@ -212,7 +226,9 @@ export class LivePlayer extends EventTarget {
       this.#dispatch('error', { code, message: errorText(code, err.message), detail: err.message });
       return;
     }
-    if (code === 'E_STREAM_OFFLINE') this.#retry(this.#opts.offlineRetryMs, 'offline');
+    // A rejected password is not tried again by the gateway for minutes: no point asking often.
+    if (code === 'E_STREAM_OFFLINE')
+      this.#retry(err.reason === 'unauthorized' ? 6 * this.#opts.offlineRetryMs : this.#opts.offlineRetryMs, 'offline');
     else if (code === 'E_CAPACITY') {
       // The gateway is full (or this stream has its maximum of viewers): say so, ask again later.
       this.#retry(this.#opts.busyRetryMs, 'busy');
@@ -248,6 +264,7 @@ export class LivePlayer extends EventTarget {
         this.client.request('reportFirstFrame', { consumerId: video.id, ms }).catch(() => {});
       }
       this.probe.error = null;
+      this.probe.reason = null;
       this.errorMessage = null;
       this.#setState('live');
       this.#dispatch('playing', {

@@ -15,6 +15,14 @@ export const STATE_LABEL: Record<PlayerState, string> = {
   stopped: 'Dihentikan',
 };
 
+/** A camera's health as the gateway knows it (with or without viewers), in words. */
+export const HEALTH_LABEL: Record<'unknown' | 'up' | 'down' | 'unauthorized', string> = {
+  unknown: 'Belum diperiksa',
+  up: 'Kamera aktif',
+  down: 'Kamera offline',
+  unauthorized: 'Kata sandi kamera ditolak',
+};
+
 /** The badge class a state belongs to: live, starting, offline, or neutral. */
 export function stateTone(s: PlayerState): 'live' | 'starting' | 'offline' | 'neutral' {
   switch (s) {
@@ -51,9 +59,15 @@ const ERRORS: Record<string, string> = {
   E_NO_STREAM: 'Tidak ada kamera yang dipilih.',
 };
 
-/** A sentence for an error code, in words; unknown codes fall back to the gateway's message. */
-export function errorText(code: string, fallback?: string): string {
-  return ERRORS[code] ?? fallback ?? 'Terjadi gangguan pada layanan video.';
+const REASONS: Record<string, string> = {
+  unauthorized:
+    'Kata sandi kamera ditolak: kamera menolak kata sandi gateway. Admin Command Center perlu memperbaiki kredensial kamera.',
+  camera: 'Kamera tidak mengirim gambar. Dicoba lagi otomatis.',
+};
+
+/** A sentence for an error code (and the gateway's finer reason), in words; unknown codes fall back to the gateway's message. */
+export function errorText(code: string, fallback?: string, reason?: string | null): string {
+  return (reason ? REASONS[reason] : undefined) ?? ERRORS[code] ?? fallback ?? 'Terjadi gangguan pada layanan video.';
 }
 
 export const CITY = 'Kota Palembang';

@@ -3,7 +3,7 @@
 // overlay and tool buttons. Its CSS is a string so a shadow root can carry it too.
 import { h, icon } from './dom.js';
 import type { LivePlayer, PlayerState } from './LivePlayer.js';
-import { errorText, STATE_LABEL, stateTone } from './labels.js';
+import { errorText, HEALTH_LABEL, STATE_LABEL, stateTone } from './labels.js';
 import { delayBreakdown, statsRows } from './stats.js';
 
 export const STAGE_CSS = `
@@ -186,13 +186,17 @@ export class Stage {
           icon(state === 'forbidden' ? 'lock' : state === 'offline' ? 'offline' : 'alert', 26),
         );
     this.msg.title = p.errorMessage ?? '';
+    const reason = state === 'offline' ? p.probe.reason : null;
     const detail =
       state === 'forbidden' || state === 'error'
         ? errorText(code ?? 'E_INTERNAL', p.errorMessage ?? undefined)
-        : DETAIL[state];
+        : reason
+          ? errorText(code ?? 'E_STREAM_OFFLINE', undefined, reason)
+          : DETAIL[state];
+    this.msg.dataset['reason'] = reason ?? '';
     this.msg.replaceChildren(
       ico,
-      h('strong', {}, STATE_LABEL[state]),
+      h('strong', {}, reason === 'unauthorized' ? HEALTH_LABEL.unauthorized : STATE_LABEL[state]),
       detail ? h('p', {}, detail) : '',
       code && (state === 'forbidden' || state === 'error' || state === 'offline' || state === 'busy')
         ? h('code', { title: p.errorMessage ?? '' }, `Kode: ${code}`)

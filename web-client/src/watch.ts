@@ -127,7 +127,11 @@ export function startWatch(): void {
     status.dataset['state'] = s;
     // With an error: the gateway's own sentence and code too (scripts and tests read it).
     const e = player.probe.error;
-    status.textContent = e ? `${STATE_LABEL[s]}: ${player.errorMessage ?? errorText(e)} (${e})` : STATE_LABEL[s];
+    const reason = player.probe.reason;
+    status.dataset['reason'] = reason ?? '';
+    status.textContent = e
+      ? `${STATE_LABEL[s]}: ${reason ? errorText(e, undefined, reason) : (player.errorMessage ?? errorText(e))} (${e})`
+      : STATE_LABEL[s];
   };
   player.addEventListener('statechange', renderStatus);
   renderStatus();

@@ -41,6 +41,11 @@ export interface SupervisorOptions<R extends string> {
   backoffMaxMs: number;
   /** A run that lasted this long resets the backoff. */
   healthyAfterMs: number;
+  /**
+   * The pause after this end instead of the backoff (e.g. a camera that rejected the password waits
+   * minutes, not seconds); undefined keeps the backoff.
+   */
+  delayFor?: (end: RunEnd<R>) => number | undefined;
   random?: () => number;
 }
 
@@ -143,17 +148,14 @@ export class Supervisor<R extends string> extends EventEmitter<SupervisorEvents<
       if (!this.#wanted) break;
       if (stopped) continue; // stop() then start(): a new run, not a failure
       if (Date.now() - startedAt >= this.opts.healthyAfterMs) this.#attempt = 0;
-      const delayMs = backoffDelay(
-        this.#attempt++,
-        this.opts.backoffInitialMs,
-        this.opts.backoffMaxMs,
-        this.opts.random,
-      );
+      const reported = restartReason ? { ...end, reason: restartReason } : end;
+      const delayMs =
+        this.opts.delayFor?.(reported) ??
+        backoffDelay(this.#attempt++, this.opts.backoffInitialMs, this.opts.backoffMaxMs, this.opts.random);
       this.#restarts++;
       this.#setState('backoff');
       this.emit('failed', {
-        ...end,
-        ...(restartReason ? { reason: restartReason } : {}),
+        ...reported,
         delayMs,
         restarts: this.#restarts,
       });

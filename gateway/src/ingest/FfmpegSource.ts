@@ -22,6 +22,7 @@ import type { Described } from './rtsp/RtspConnection.js';
 import { RtspPacketSource } from './rtsp/RtspPacketSource.js';
 import { findSenderReport } from './rtsp/rtcp.js';
 import { isRtp } from './rtsp/rtp.js';
+import type { TransportChoice } from './rtsp/transport.js';
 import type { IngestSource, RestartReason } from './source.js';
 
 export interface FfmpegTargets {
@@ -39,7 +40,7 @@ export interface FfmpegSourceOptions {
   /** The camera, pulled by the gateway's RTSP client and relayed to FFmpeg. */
   camera: {
     url: string;
-    transport: 'tcp' | 'udp';
+    transport: TransportChoice;
     timeoutMs: number;
     /** Its DESCRIBE, answered; the first session starts from it. */
     described: Described;

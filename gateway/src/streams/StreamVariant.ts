@@ -19,7 +19,8 @@ import { type PacketPlan, planPacketIngest } from '../ingest/rtsp/plan.js';
 import { type Described, describe } from '../ingest/rtsp/RtspConnection.js';
 import { RtspPacketSource } from '../ingest/rtsp/RtspPacketSource.js';
 import { parseSdp, type Sdp } from '../ingest/rtsp/sdp.js';
-import { type IngestSource, type RestartReason, superviseIngest } from '../ingest/source.js';
+import { type RtspTransportSetting, TransportChoice } from '../ingest/rtsp/transport.js';
+import { failureOf, type IngestSource, type RestartReason, superviseIngest } from '../ingest/source.js';
 import type { Logger } from '../log.js';
 import {
   type AudioCodec,
@@ -32,6 +33,7 @@ import type { WorkerPool } from '../media/WorkerPool.js';
 import type { WorkerSlot } from '../media/WorkerSlot.js';
 import { IngestHealth, type IngestStats } from './IngestHealth.js';
 import {
+  BFRAMES_WHY,
   cameraMedia,
   decideFfmpeg,
   decidePacket,
@@ -43,10 +45,26 @@ import { ProducerSet, type TrackSpec } from './ProducerSet.js';
 
 export type { IngestMode, IngestStats };
 export type VariantName = 'main' | 'sub';
-export type StreamState = 'idle' | 'starting' | 'live' | 'stalled' | 'error';
+export type StreamState = 'idle' | 'starting' | 'live' | 'stalled' | 'error' | 'unauthorized';
+
+/**
+ * Whether the camera answers, known with or without viewers: from the ingest while it runs, else
+ * from checkHealth() (a DESCRIBE on a schedule). `since` is when `state` last changed.
+ */
+export interface CameraHealth {
+  state: 'unknown' | 'up' | 'down' | 'unauthorized';
+  /** Why it is down or unauthorized (free of secrets). */
+  reason?: string;
+  since: number;
+  /** Last time the camera answered as it should (ms since epoch). */
+  lastContactAt?: number;
+  /** Last time it was contacted at all (ingest or check). */
+  checkedAt?: number;
+}
 
 export interface StreamVariantEvents {
   state: [StreamState, string | undefined];
+  health: [CameraHealth];
   restart: [RestartReason];
   /** The Producers were rebuilt on another worker (their old one died). */
   rehomed: [{ from: number; to: number; ms: number }];
@@ -56,7 +74,7 @@ export interface StreamVariantOptions {
   streamId: string;
   variant: VariantName;
   source: VariantConfig;
-  rtspTransport: 'tcp' | 'udp';
+  rtspTransport: RtspTransportSetting;
   audio: boolean;
   alwaysOn: boolean;
   ingest: Config['ingest'];
@@ -89,8 +107,17 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
   #packet: RtspPacketSource | undefined;
   #prepareError: GatewayError | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
+  #transport: TransportChoice;
+  /** B-frames seen on the relay: later preparations transcode (under transcode: auto). */
+  #bframes = false;
+  /** The camera rejected the password: no login before this time (ms since epoch); how many times in a row. */
+  #authRetryAt = 0;
+  #authRejections = 0;
+  #health: CameraHealth = { state: 'unknown', since: Date.now() };
+  #checking: Promise<void> | undefined;
+  #rebuilding: Promise<void> | undefined;
   readonly #supervisor: Supervisor<RestartReason>;
-  readonly #health: IngestHealth;
+  readonly #watch: IngestHealth;
   readonly #consumers = new Set<types.Consumer>();
   readonly logger: Logger;
 
@@ -98,16 +125,25 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     super();
     this.setMaxListeners(0); // one 'state' listener per view: a popular stream has many
     this.logger = opts.logger.child({ stream: opts.streamId, variant: opts.variant });
-    this.#supervisor = superviseIngest({ run: () => this.#runOnce(), close: async () => {} }, opts.ingest);
+    this.#transport = new TransportChoice(opts.rtspTransport);
+    this.#supervisor = superviseIngest({ run: () => this.#runOnce(), close: async () => {} }, opts.ingest, (end) =>
+      // A rejected password waits for its own (long) backoff, whatever asked for the run.
+      end.reason === 'auth' ? Math.max(0, this.#authRetryAt - Date.now()) : undefined,
+    );
     this.#supervisor.on('failed', (e) => this.#onRunEnded(e));
-    this.#health = new IngestHealth({
+    this.#watch = new IngestHealth({
       producer: () => this.#set?.video,
       runningSince: () => this.#supervisor.runningSince,
       stallTimeoutMs: opts.ingest.stallTimeoutSec * 1000,
       onProgress: () => {
+        // Packets counted after their run ended (the camera died) are no sign of life.
+        if (this.#supervisor.state !== 'running') return;
+        this.#contact();
         if (this.#state === 'live') return;
         this.#liveSince = Date.now();
         this.#lastError = undefined;
+        this.#authRejections = 0;
+        this.#authRetryAt = 0;
         this.#setState('live');
       },
       onStall: (silentForMs) => {
@@ -163,9 +199,22 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
   get liveSince(): number | undefined {
     return this.#liveSince;
   }
-  /** The video producer's receive stats, refreshed every second while ingest runs. */
+  /** The video producer's receive stats, refreshed every second while video arrives (bitrate 0 otherwise). */
   get ingestStats(): IngestStats {
-    return this.ingestRunning ? this.#health.stats : { ...this.#health.stats, bitrateBps: 0 };
+    const flowing = this.ingestRunning && (this.#state === 'live' || this.#state === 'stalled');
+    return flowing ? this.#watch.stats : { ...this.#watch.stats, bitrateBps: 0 };
+  }
+  /** The camera's health, with or without viewers. */
+  get health(): CameraHealth {
+    return this.#health;
+  }
+  /** The transport that carried the camera's video last (auto), or the configured one. */
+  get rtspTransport(): 'tcp' | 'udp' | undefined {
+    return this.#transport.learned;
+  }
+  /** When the next login may be tried after the camera rejected the password (0: no wait). */
+  get authRetryAt(): number {
+    return this.#authRetryAt > Date.now() ? this.#authRetryAt : 0;
   }
   /** Consumers of this variant on any worker (for egress stats). */
   get consumers(): ReadonlySet<types.Consumer> {
@@ -183,6 +232,7 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
    */
   async acquire(): Promise<ProducerSet> {
     if (this.#closed) throw new GatewayError('E_NOT_FOUND', `stream ${this.id} is closed`);
+    if (this.#authRetryAt > Date.now()) throw this.#unauthorizedError();
     this.#viewers++;
     clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
@@ -200,7 +250,7 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     if (this.#viewers > 0 || this.opts.alwaysOn || this.#closed) return;
     // A camera that never came up is not retried for nobody (cameras lock accounts); its error stays.
     if (!this.#source) {
-      this.#health.stop();
+      this.#watch.stop();
       void this.#supervisor.stop('stopped');
       return;
     }
@@ -218,8 +268,10 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
 
   /** Resolves once the ingest is prepared (producers made), or rejects with why its first try failed. */
   #ensureStarted(): Promise<void> {
-    if (this.#state === 'idle' || (this.#state === 'error' && !this.ingestRunning)) this.#setState('starting');
-    this.#health.start();
+    const failed = this.#state === 'error' || this.#state === 'unauthorized';
+    if (this.#state === 'idle' || (failed && !this.ingestRunning && this.#authRetryAt <= Date.now()))
+      this.#setState('starting');
+    this.#watch.start();
     this.#supervisor.start();
     if (this.#source) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
@@ -243,6 +295,11 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
 
   /** One run of the ingest; the first one decides the path and makes the forwarders and Producers. */
   async #runOnce() {
+    // Whoever asks (a viewer, a retry, a health check), a rejected password is not tried again early.
+    if (this.#authRetryAt > Date.now()) {
+      this.#prepareError = this.#unauthorizedError();
+      throw this.#prepareError;
+    }
     if (!this.#source) {
       this.#prepareError = undefined;
       try {
@@ -256,7 +313,12 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
   }
 
   get #wish(): IngestWish {
-    return { mode: this.opts.ingestMode ?? 'auto', transcode: this.opts.source.transcode, audio: this.opts.audio };
+    return {
+      mode: this.opts.ingestMode ?? 'auto',
+      transcode: this.opts.source.transcode,
+      audio: this.opts.audio,
+      bframes: this.#bframes,
+    };
   }
 
   /**
@@ -269,7 +331,8 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     const d: Described = await describe(source.url, {
       timeoutMs: ingest.connectTimeoutSec * 1000,
       userAgent: 'cctv-gateway',
-    }).catch((err: Error) => this.#unreachable(err));
+    }).catch((err: Error) => this.#contactFailed(err));
+    this.#contact();
     try {
       if (this.#closed) throw new GatewayError('E_NOT_FOUND', `stream ${this.id} is closed`);
       const sdp = parseSdp(d.sdp);
@@ -326,7 +389,7 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
       audio: audioFwd,
       camera: {
         url: source.url,
-        transport: this.opts.rtspTransport,
+        transport: this.#transport,
         timeoutMs: ingest.connectTimeoutSec * 1000,
         described: d,
         video: raw.video,
@@ -357,7 +420,7 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
         profile: cameraProfile,
         signalled: profileLevelId,
         mode: 'packet',
-        transport: this.opts.rtspTransport,
+        transport: this.#transport.current,
         audio: audioCodec ?? 'none',
       },
       'camera described; producers ready',
@@ -365,7 +428,8 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     const [video, audio] = this.#forwarders as [RtpForwarder, RtpForwarder | undefined];
     const packet = new RtspPacketSource({
       url: source.url,
-      transport: this.opts.rtspTransport,
+      transport: this.#transport,
+      onReordered: () => this.#onReordered(),
       timeoutMs: ingest.connectTimeoutSec * 1000,
       video: { forwarder: video, codec: 'h264', clockRate: 90000 },
       audio:
@@ -380,10 +444,168 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     this.#source = packet;
   }
 
-  #unreachable(err: Error): never {
+  /** The camera could not be described: rejected password, or not reachable / no such stream. */
+  #contactFailed(err: Error): never {
     const msg = redact(err.message, urlSecrets(this.opts.source.url));
+    const failure = failureOf(err);
+    if (failure === 'auth') {
+      this.#unauthorized(msg);
+      throw this.#unauthorizedError();
+    }
     this.#fail(`camera unreachable: ${msg}`);
-    throw new GatewayError('E_STREAM_OFFLINE', `camera ${this.id} is not reachable (${msg})`, 'unreachable');
+    throw Object.assign(
+      new GatewayError('E_STREAM_OFFLINE', `camera ${this.id} is not reachable (${msg})`, 'unreachable'),
+      { failure },
+    );
+  }
+
+  #unauthorizedError(): GatewayError {
+    const inSec = Math.max(1, Math.round((this.#authRetryAt - Date.now()) / 1000));
+    return Object.assign(
+      new GatewayError(
+        'E_STREAM_OFFLINE',
+        `camera ${this.id} rejected the gateway's password; next login attempt in ${inSec} s (fix the camera's credentials in the config)`,
+        'unauthorized',
+      ),
+      { failure: 'auth' as const },
+    );
+  }
+
+  /**
+   * The camera rejected the password: its own state, one warning, and the next login only after a
+   * long backoff (minutes, doubling): cameras lock an account after a few failed logins.
+   */
+  #unauthorized(message: string): void {
+    const { authRetryInitialSec, authRetryMaxSec } = this.opts.ingest;
+    const waitSec = Math.min(authRetryMaxSec, authRetryInitialSec * 2 ** this.#authRejections);
+    this.#authRejections++;
+    this.#authRetryAt = Date.now() + waitSec * 1000;
+    const first = this.#state !== 'unauthorized';
+    this.logger[first ? 'warn' : 'debug'](
+      { camera: this.opts.streamId, error: message, rejections: this.#authRejections, nextLoginInSec: waitSec },
+      'camera rejected the password; not trying again before the backoff (cameras lock accounts)',
+    );
+    this.#lastError = `password rejected: ${message}`;
+    this.#liveSince = undefined;
+    this.#setHealth('unauthorized', 'password rejected');
+    this.#setState('unauthorized', this.#lastError);
+  }
+
+  /** The relay sees B-frames: under transcode auto the stream moves to FFmpeg (Baseline, no B-frames). */
+  #onReordered(): void {
+    if (this.#bframes || this.#closed) return;
+    this.#bframes = true;
+    const transcode = this.opts.source.transcode === 'auto' && (this.opts.ingestMode ?? 'auto') === 'auto';
+    if (!transcode) {
+      this.logger.warn({ why: BFRAMES_WHY }, 'camera sends B-frames; not transcoded (transcode or ingest setting)');
+      return;
+    }
+    this.logger.warn({ why: BFRAMES_WHY }, 'camera sends B-frames: transcoding it to H.264 Baseline without them');
+    void this.rebuild('B-frames');
+  }
+
+  /**
+   * Drops the ingest, Producers and forwarders and prepares them again (a new path or new camera
+   * settings). Viewers' consumers close with 'stream_moved' and they consume the new Producers on
+   * the same connection.
+   */
+  rebuild(why: string): Promise<void> {
+    this.#rebuilding ??= (async () => {
+      this.logger.info({ why }, 'rebuilding the ingest');
+      this.#watch.stop();
+      await this.#supervisor.stop('stopped');
+      await this.#source?.close();
+      this.#source = undefined;
+      this.#packet = undefined;
+      this.#ffmpegTracks = undefined;
+      const set = this.#set;
+      this.#set = undefined;
+      set?.close();
+      for (const f of this.#forwarders) f.close();
+      this.#forwarders = [];
+      this.#specs = [];
+      if (this.#closed) return;
+      this.#setState('idle');
+      if (this.#viewers > 0 || this.opts.alwaysOn) this.#ensureStarted().catch(() => {});
+    })().finally(() => {
+      this.#rebuilding = undefined;
+    });
+    return this.#rebuilding;
+  }
+
+  /**
+   * New settings for this variant (the config changed): a rejected password is tried again at
+   * once, and a changed URL or transport rebuilds the ingest.
+   */
+  async reconfigure(source: VariantConfig, rtspTransport: RtspTransportSetting): Promise<void> {
+    const changed = source.url !== this.opts.source.url || source.transcode !== this.opts.source.transcode;
+    const transportChanged = rtspTransport !== this.opts.rtspTransport;
+    if (!changed && !transportChanged) return;
+    this.opts.source = source;
+    this.opts.rtspTransport = rtspTransport;
+    if (transportChanged) this.#transport = new TransportChoice(rtspTransport);
+    this.#authRetryAt = 0;
+    this.#authRejections = 0;
+    this.#bframes = false;
+    this.#setHealth('unknown');
+    await this.rebuild('camera settings changed');
+    if (this.#viewers === 0 && !this.opts.alwaysOn) await this.checkHealth();
+  }
+
+  /**
+   * One health check of a camera nobody watches: DESCRIBE and hang up. Nothing when the ingest
+   * runs (it knows), while a rejected password waits for its backoff, or while a check runs.
+   */
+  checkHealth(): Promise<void> {
+    if (this.#closed || this.ingestRunning || this.#authRetryAt > Date.now()) return Promise.resolve();
+    this.#checking ??= (async () => {
+      try {
+        const d = await describe(this.opts.source.url, {
+          timeoutMs: this.opts.ingest.connectTimeoutSec * 1000,
+          userAgent: 'cctv-gateway',
+        });
+        d.conn.close();
+        if (this.ingestRunning) return;
+        this.#contact();
+        if (this.#state === 'error' || this.#state === 'unauthorized') {
+          this.#lastError = undefined;
+          this.#setState('idle');
+        }
+      } catch (err) {
+        if (this.ingestRunning) return;
+        const msg = redact((err as Error).message, urlSecrets(this.opts.source.url));
+        if (failureOf(err) === 'auth') this.#unauthorized(msg);
+        else this.#fail(`camera unreachable: ${msg}`);
+      }
+    })().finally(() => {
+      this.#checking = undefined;
+    });
+    return this.#checking;
+  }
+
+  /** The camera answered as it should. */
+  #contact(): void {
+    const now = Date.now();
+    if (this.#health.state !== 'up') this.#setHealth('up');
+    this.#health.lastContactAt = now;
+    this.#health.checkedAt = now;
+  }
+
+  #setHealth(state: CameraHealth['state'], reason?: string): void {
+    const h = this.#health;
+    const now = Date.now();
+    if (h.state === state && h.reason === reason) {
+      h.checkedAt = now;
+      return;
+    }
+    this.#health = {
+      state,
+      ...(reason ? { reason } : {}),
+      since: now,
+      ...(h.lastContactAt ? { lastContactAt: h.lastContactAt } : {}),
+      checkedAt: now,
+    };
+    this.emit('health', this.#health);
   }
 
   /** The forwarders (held sockets) and the first Producers; the forwarders are made once. */
@@ -481,27 +703,34 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     restarts: number;
   }): void {
     if (!this.#source) return; // preparing failed: #fail has said why
+    if (e.reason === 'auth') {
+      // A login the camera refused (401/403); a run the backoff refused before any login says nothing.
+      if (e.code === 401 || e.code === 403) this.#unauthorized(e.message);
+      return;
+    }
     if (e.reason === 'bad_stream' && !this.#packet) this.#longAnalysis = true;
     this.logger.warn(
       { reason: e.reason, status: e.code ?? null, error: e.message, restartInMs: e.delayMs, restarts: e.restarts },
       `${this.#packet ? 'rtsp session' : 'ffmpeg'} ended; restarting`,
     );
-    this.#fail(`${this.#packet ? 'rtsp session' : 'ffmpeg'} ended (${e.reason})`);
+    this.#fail(e.reason === 'stall' ? 'no video received from the camera' : e.message);
     this.emit('restart', e.reason);
   }
 
   async stopIngest(why: string): Promise<void> {
-    this.#health.stop();
+    this.#watch.stop();
     const running = this.#supervisor.state !== 'stopped';
     await this.#supervisor.stop('stopped');
     if (running && this.#source) this.logger.info({ why }, 'ingest stopped');
     this.#liveSince = undefined;
-    if (!this.#closed) this.#setState('idle');
+    // A camera that failed stays failed (its health check says when it is back).
+    if (!this.#closed && this.#state !== 'error' && this.#state !== 'unauthorized') this.#setState('idle');
   }
 
   #fail(message: string): void {
     this.#lastError = message;
     this.#liveSince = undefined;
+    this.#setHealth('down', message);
     this.#setState('error', message);
   }
 

@@ -11,7 +11,11 @@ export interface IngestWish {
   transcode: Transcode;
   /** The camera's audio is wanted. */
   audio: boolean;
+  /** The camera was seen sending H.264 with B-frames (frames out of display order). */
+  bframes?: boolean;
 }
+
+export const BFRAMES_WHY = 'the camera sends B-frames, which browsers show at about 1 frame per second';
 
 /** The packet relay's decision for a described camera. */
 export type PacketDecision =
@@ -28,16 +32,19 @@ export function decidePacket(wish: IngestWish, plan: PacketPlan): PacketDecision
         ? plan.videoProblem
         : audioNeedsFfmpeg
           ? `${plan.audioCodec} audio needs transcoding`
-          : undefined;
+          : wish.bframes && wish.transcode === 'auto'
+            ? BFRAMES_WHY
+            : undefined;
   if (wish.mode === 'auto' && why) return { use: 'ffmpeg', why };
   if (!plan.video || wish.transcode === 'always') {
     return { use: 'none', why: `ingest 'packet' cannot relay this camera: ${why ?? 'no video'}` };
   }
-  return {
-    use: 'packet',
-    audio: wish.audio ? plan.audio?.codec : undefined,
-    ...(audioNeedsFfmpeg ? { warning: `camera audio (${plan.audioCodec}) needs transcoding; not relayed` } : {}),
-  };
+  const warning = audioNeedsFfmpeg
+    ? `camera audio (${plan.audioCodec}) needs transcoding; not relayed`
+    : wish.bframes
+      ? `${BFRAMES_WHY}; relayed as it is because ${wish.mode === 'packet' ? "ingest is 'packet'" : "transcode is 'never'"}`
+      : undefined;
+  return { use: 'packet', audio: wish.audio ? plan.audio?.codec : undefined, ...(warning ? { warning } : {}) };
 }
 
 /** What the FFmpeg path needs to know of a camera (codec names as FFmpeg calls them). */
@@ -65,7 +72,8 @@ export interface FfmpegTracks {
 export function decideFfmpeg(wish: IngestWish, info: CameraMedia): FfmpegTracks | { error: string } {
   const v = info.video;
   if (!v) return { error: 'camera sends no video track' };
-  const transcode = wish.transcode === 'always' || (wish.transcode === 'auto' && v.codec !== 'h264');
+  const transcode =
+    wish.transcode === 'always' || (wish.transcode === 'auto' && (v.codec !== 'h264' || !!wish.bframes));
   if (!transcode && v.codec !== 'h264') return { error: `camera sends ${v.codec} and transcode is 'never'` };
   const tracks: FfmpegTracks = {
     video: {

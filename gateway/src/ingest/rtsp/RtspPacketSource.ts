@@ -28,6 +28,7 @@ import { type Described, describe, type RtspConnection, RtspError } from './Rtsp
 import { findSenderReport, ReceiverStats, writePli, writeReceiverReport } from './rtcp.js';
 import { isRtp, payloadEnd, payloadOffset, RTP_HEADER } from './rtp.js';
 import { controlUrl, parseSdp, type Sdp } from './sdp.js';
+import type { RtspLowerTransport, TransportChoice } from './transport.js';
 
 export interface PacketTrack {
   /** Where the track's packets go (the stream's held sockets toward its Producer). */
@@ -42,7 +43,8 @@ export interface PacketTrack {
 
 export interface RtspPacketSourceOptions {
   url: string;
-  transport: 'tcp' | 'udp';
+  /** The camera's transport choice (shared by its sessions: what worked is remembered there). */
+  transport: TransportChoice;
   timeoutMs: number;
   video: PacketTrack;
   audio?: PacketTrack | undefined;
@@ -52,10 +54,18 @@ export interface RtspPacketSourceOptions {
   described?: Described | undefined;
   /** Receiver reports to the camera; default 5000 ms. */
   rtcpIntervalMs?: number;
+  /**
+   * Relayed H.264 whose frames arrive out of presentation order (B-frames), which WebRTC decoders
+   * cannot show smoothly; called once per session.
+   */
+  onReordered?: () => void;
 }
 
 const DESCRIBED_FRESH_MS = 10_000;
 const PLI_MIN_INTERVAL_MS = 1000;
+/** Frames whose timestamp goes back (within 2 s) before a session's video counts as reordered. */
+const REORDERED_FRAMES = 3;
+const REORDER_WINDOW = 2 * 90000;
 const USER_AGENT = 'cctv-gateway';
 /** Largest camera RTP packet forwarded as it is (GStreamer's and most cameras' payloaders: 1400). */
 export const MAX_RTP_PACKET = 1400;
@@ -95,6 +105,10 @@ class Track {
   serverRtcpPort = 0;
   serverAddress = '';
   lastPliAt = 0;
+  /** Video only: whether this session's first packet arrived, the last frame's timestamp, frames seen going back. */
+  gotFirst = false;
+  frameTs = -1;
+  reordered = 0;
   readonly h264: H264State | undefined;
 
   constructor(
@@ -130,6 +144,7 @@ class Track {
 /** One RTSP session (one run) and what it holds. */
 class Session {
   ended = false;
+  transport: RtspLowerTransport = 'tcp';
   conn: RtspConnection | undefined;
   id = '';
   playUrl = '';
@@ -182,7 +197,8 @@ export class RtspPacketSource implements IngestSource {
   async run(): Promise<Run<RestartReason>> {
     const s = new Session();
     this.#session = s;
-    this.#log.debug({ transport: this.opts.transport }, 'rtsp connecting');
+    s.transport = this.opts.transport.current;
+    this.#log.debug({ transport: s.transport }, 'rtsp connecting');
     void this.#connect(s);
     return { ended: s.end, stop: (reason) => this.#stopSession(s, reason) };
   }
@@ -234,33 +250,85 @@ export class RtspPacketSource implements IngestSource {
     const conn = s.conn as RtspConnection;
     const sdp = parseSdp(d.sdp);
     const bindings = this.#video.spec.codec === 'raw' ? this.#rawBindings(d, sdp) : this.#relayBindings(d, sdp);
-    for (const t of this.#tracks) t.active = false;
+    let timeoutSec: number;
+    try {
+      timeoutSec = await this.#setupTracks(s, conn, bindings);
+    } catch (err) {
+      // Cameras that only do UDP answer a TCP SETUP with 461 (and the reverse): under auto, the
+      // same connection asks again with the other transport.
+      const status = err instanceof RtspError ? err.status : null;
+      const next = status === 461 && !s.id && !s.ended ? this.opts.transport.refused(s.transport) : undefined;
+      if (!next) throw err;
+      this.#log.info(
+        { refused: s.transport, using: next, status },
+        `the camera refuses RTP over ${s.transport.toUpperCase()}; using ${next.toUpperCase()}`,
+      );
+      s.transport = next;
+      timeoutSec = await this.#setupTracks(s, conn, bindings);
+    }
+    if (s.ended) return;
+    s.playUrl = controlUrl(d.base, sdp.control, '');
+    await conn.request('PLAY', s.playUrl, { Session: s.id, Range: 'npt=0.000-' });
+    if (s.ended) return;
+    s.playingAt = Date.now();
+    // Keep the session alive well before the camera's timeout (RTCP alone does not do it for all).
+    const every = Math.max(1000, Math.min(timeoutSec * 500, (timeoutSec - 5) * 1000));
+    s.keepAlive = setInterval(() => void this.#keepAlive(s), every);
+    s.rtcpTimer = setInterval(() => this.#sendReceiverReports(s), this.opts.rtcpIntervalMs ?? 5000);
+    s.keepAlive.unref();
+    s.rtcpTimer.unref();
+    this.#log.info(
+      {
+        transport: s.transport,
+        server: conn.where,
+        redirects: d.redirects,
+        video: {
+          pt: this.#video.inPt,
+          codec: this.#video.spec.codec,
+          sdpParameterSets: !!(this.#video.h264?.sdpSps && this.#video.h264.sdpPps),
+        },
+        audio: this.#audio?.active ? this.#audio.spec.codec : 'none',
+        sessionTimeoutSec: timeoutSec,
+        keepAliveMs: every,
+        setupMs: s.playingAt - s.startedAt,
+      },
+      'rtsp session playing',
+    );
+  }
+
+  /** SETUP of each track over the session's transport; resolves with the session timeout (s). */
+  async #setupTracks(s: Session, conn: RtspConnection, bindings: [Track, string, number][]): Promise<number> {
+    for (const t of this.#tracks) {
+      t.active = false;
+      for (const sock of [t.recvRtp, t.recvRtcp]) sock?.close();
+      t.recvRtp = t.recvRtcp = undefined;
+    }
     let channel = 0;
     let timeoutSec = 60;
     for (const [t, url, pt] of bindings) {
       let transport: string;
-      if (this.opts.transport === 'tcp') {
+      if (s.transport === 'tcp') {
         transport = `RTP/AVP/TCP;unicast;interleaved=${channel}-${channel + 1}`;
       } else {
         const [rtp, rtcp] = await bindReceivePair();
         if (s.ended) {
           rtp.close();
           rtcp.close();
-          return;
+          return timeoutSec;
         }
         t.recvRtp = rtp;
         t.recvRtcp = rtcp;
         transport = `RTP/AVP;unicast;client_port=${rtp.address().port}-${rtcp.address().port}`;
       }
       const res = await conn.request('SETUP', url, { Transport: transport, ...(s.id ? { Session: s.id } : {}) });
-      if (s.ended) return;
+      if (s.ended) return timeoutSec;
       const session = parseSession(res.headers.get('session')?.[0]);
       if (!session) throw new RtspError(`SETUP: no Session in the answer (${conn.where})`, 'bad_stream', res.status);
       s.id ||= session.id;
       timeoutSec = session.timeoutSec;
       const reply = parseTransport(res.headers.get('transport')?.[0]);
       t.inPt = pt;
-      if (this.opts.transport === 'tcp') {
+      if (s.transport === 'tcp') {
         const [a, b] = reply.interleaved ?? [channel, channel + 1];
         t.rtpChannel = a;
         t.rtcpChannel = b;
@@ -277,35 +345,12 @@ export class RtspPacketSource implements IngestSource {
       }
       t.forwarder.newSession();
       t.stats.reset();
+      t.gotFirst = false;
+      t.frameTs = -1;
+      t.reordered = 0;
       t.active = true;
     }
-    s.playUrl = controlUrl(d.base, sdp.control, '');
-    await conn.request('PLAY', s.playUrl, { Session: s.id, Range: 'npt=0.000-' });
-    if (s.ended) return;
-    s.playingAt = Date.now();
-    // Keep the session alive well before the camera's timeout (RTCP alone does not do it for all).
-    const every = Math.max(1000, Math.min(timeoutSec * 500, (timeoutSec - 5) * 1000));
-    s.keepAlive = setInterval(() => void this.#keepAlive(s), every);
-    s.rtcpTimer = setInterval(() => this.#sendReceiverReports(s), this.opts.rtcpIntervalMs ?? 5000);
-    s.keepAlive.unref();
-    s.rtcpTimer.unref();
-    this.#log.info(
-      {
-        transport: this.opts.transport,
-        server: conn.where,
-        redirects: d.redirects,
-        video: {
-          pt: this.#video.inPt,
-          codec: this.#video.spec.codec,
-          sdpParameterSets: !!(this.#video.h264?.sdpSps && this.#video.h264.sdpPps),
-        },
-        audio: this.#audio?.active ? this.#audio.spec.codec : 'none',
-        sessionTimeoutSec: timeoutSec,
-        keepAliveMs: every,
-        setupMs: s.playingAt - s.startedAt,
-      },
-      'rtsp session playing',
-    );
+    return timeoutSec;
   }
 
   /** H.264 video (and G.711/Opus audio) to relay to mediasoup: track, SETUP URL, the camera's payload type. */
@@ -394,6 +439,17 @@ export class RtspPacketSource implements IngestSource {
   #onRtp(t: Track, buf: Buffer, off: number, len: number, now: number): void {
     if (!isRtp(buf, off, len) || ((buf[off + 1] as number) & 0x7f) !== t.inPt) return;
     t.stats.onPacket(buf, off, now);
+    if (t.kind === 'video') {
+      if (!t.gotFirst) this.#firstVideo(t);
+      const ts = buf.readUInt32BE(off + 4);
+      if (ts !== t.frameTs) {
+        // A frame stamped before the previous one: decode order is not display order (B-frames).
+        const back = (t.frameTs - ts) | 0;
+        if (t.frameTs >= 0 && back > 0 && back < REORDER_WINDOW && ++t.reordered === REORDERED_FRAMES)
+          this.opts.onReordered?.();
+        t.frameTs = ts;
+      }
+    }
     const h = t.h264;
     let insert = false;
     let fragments: Buffer[] | null = null;
@@ -427,6 +483,22 @@ export class RtspPacketSource implements IngestSource {
     }
     if (stap || fragments) t.forwarder.forwardWith(buf, off, len, now, stap, fragments);
     else t.forwarder.forward(buf, off, len, now);
+  }
+
+  /**
+   * The session's first video packet: the transport works (remembered), and the camera is asked for
+   * a keyframe at once, so a cold start need not wait for its next one (FFmpeg cannot ask).
+   */
+  #firstVideo(t: Track): void {
+    t.gotFirst = true;
+    const s = this.#session;
+    if (!s) return;
+    if (this.opts.transport.worked(s.transport))
+      this.#log.info(
+        { transport: s.transport },
+        `video arrives over ${s.transport.toUpperCase()}; kept for this camera`,
+      );
+    this.#requestKeyframe(t);
   }
 
   /** FU-A fragments (RTP header room included) of an oversize packet's payload, or null. */
@@ -503,7 +575,7 @@ export class RtspPacketSource implements IngestSource {
   }
 
   #sendRtcpToCamera(s: Session, t: Track, buf: Buffer, len: number): void {
-    if (this.opts.transport === 'tcp') {
+    if (s.transport === 'tcp') {
       s.conn?.sendFrame(t.rtcpChannel, buf, len);
     } else if (t.recvRtcp && t.serverRtcpPort) {
       t.recvRtcp.send(buf, 0, len, t.serverRtcpPort, t.serverAddress);
@@ -515,6 +587,15 @@ export class RtspPacketSource implements IngestSource {
   #end(s: Session, reason: RestartReason, message: string, status: number | null): void {
     if (s.ended) return;
     s.ended = true;
+    if (s.playingAt && !this.#video.gotFirst && reason !== 'stopped') {
+      // Played, but no video came over this transport (e.g. UDP blocked on the way): try the other.
+      const next = this.opts.transport.refused(s.transport);
+      if (next)
+        this.#log.info(
+          { silent: s.transport, using: next },
+          `no video over ${s.transport.toUpperCase()}; trying ${next.toUpperCase()}`,
+        );
+    }
     clearInterval(s.keepAlive);
     clearInterval(s.rtcpTimer);
     s.conn?.close();

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../../config/load.js';
 import type { CameraConfig } from '../../config/schema.js';
 import { verifierFor } from './auth/setup.js';
+import { watchConfig } from './configWatch.js';
 import { Gateway } from './Gateway.js';
 import { createLogger } from './log.js';
 import { CameraSimulator } from './sim/CameraSimulator.js';
@@ -34,18 +35,28 @@ for (const p of cameraProblems)
   logger.error({ camera: p.id ?? `#${p.index}`, field: p.field, reason: p.reason }, 'camera skipped: bad config entry');
 
 let simulator: CameraSimulator | undefined;
-let cameras: CameraConfig[] = loaded.cameras;
+let simCameras: CameraConfig[] = [];
 if (config.simulator && config.simulator.cameras.length > 0) {
   const sim = simulatedCameras(config.simulator.cameras);
   simulator = await CameraSimulator.start({ port: config.simulator.port, cameras: sim.specs });
-  cameras = [...cameras, ...sim.cameras(simulator)];
+  simCameras = sim.cameras(simulator);
   logger.info({ cameras: sim.specs.length, port: simulator.port }, 'camera simulator started');
 }
 
 const { verifier, devSecret } = verifierFor(config.auth);
 if (devSecret) logger.warn('no CCTV_JWT_SECRET set: using the development secret in .cache/dev-jwt-secret');
 
+const cameras = [...loaded.cameras, ...simCameras];
 const gateway = await Gateway.start({ config, cameras, verifier, logger, rejectedCameras: cameraProblems.length });
+// Camera changes in the file apply without a restart (also at once on SIGHUP).
+const configWatch = watchConfig({
+  file,
+  config,
+  extraCameras: simCameras,
+  apply: (next) => gateway.streams.reconfigure(next),
+  logger,
+});
+process.on('SIGHUP', () => void configWatch.reload('SIGHUP'));
 const base = config.server.publicUrl ?? `http://127.0.0.1:${gateway.port}`;
 if (args.demo) {
   const token = gateway.verifier.sign({ sub: 'demo-viewer', role: 'viewer', streams: ['*'] }, 12 * 3600);
@@ -62,6 +73,7 @@ const shutdown = async (signal: string) => {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'shutting down');
+  configWatch.close();
   await gateway.close();
   await simulator?.stop();
   process.exit(0);

@@ -18,9 +18,14 @@ function manualRun(): Run<R> & { end(reason: R): void } {
   };
 }
 
-function supervisor(runs: (() => Promise<Run<R>>)[], healthyAfterMs = 60_000) {
+function supervisor(
+  runs: (() => Promise<Run<R>>)[],
+  healthyAfterMs = 60_000,
+  delayFor?: (end: RunEnd<R>) => number | undefined,
+) {
   let i = 0;
   const sup = new Supervisor<R>({
+    ...(delayFor ? { delayFor } : {}),
     run: () => (runs[i++] ?? runs[runs.length - 1] ?? (() => Promise.reject(new Error('none'))))(),
     startFailure: (err) => ({ reason: 'start_failed', message: err.message }),
     backoffInitialMs: 20,
@@ -109,6 +114,25 @@ describe('Supervisor', () => {
     await stopping;
     await until(() => sup.current === runs[1]);
     expect(failures).toHaveLength(0);
+    await sup.stop('stopped');
+  });
+
+  it('waits what delayFor says after the ends it knows, the backoff after the others', async () => {
+    const runs = Array.from({ length: 4 }, () => manualRun());
+    const { sup, failures } = supervisor(
+      runs.map((r) => () => Promise.resolve(r)),
+      60_000,
+      (end) => (end.reason === 'stall' ? 150 : undefined),
+    );
+    sup.start();
+    runs[0]?.end('stall');
+    await until(() => failures.length === 1);
+    const t0 = Date.now();
+    await until(() => sup.current === runs[1]);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
+    runs[1]?.end('died');
+    await until(() => failures.length === 2);
+    expect(failures.map((f) => f.delayMs)).toEqual([150, 20]);
     await sup.stop('stopped');
   });
 });

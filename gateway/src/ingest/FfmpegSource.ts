@@ -51,6 +51,8 @@ export interface FfmpegSourceOptions {
   name: string;
   secrets: string[];
   logger: Logger;
+  /** The camera's video arrives out of display order (B-frames): see RtspPacketSourceOptions. */
+  onReordered?: () => void;
 }
 
 /** The relay's side of the FFmpeg input: a forwarder per camera track, pointed at FFmpeg's ports. */
@@ -162,6 +164,7 @@ export class FfmpegSource implements IngestSource {
       secrets: opts.secrets,
       logger: opts.logger,
       described: camera.described,
+      ...(opts.onReordered ? { onReordered: opts.onReordered } : {}),
     });
     return { relay, forwarders, sdp: ffmpegInputSdp(described, opts.name) };
   }

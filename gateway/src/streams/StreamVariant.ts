@@ -398,6 +398,7 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
       name: this.id,
       secrets: urlSecrets(source.url),
       logger: this.logger,
+      onReordered: () => this.#onReordered(),
     });
   }
 
@@ -495,7 +496,8 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
   #onReordered(): void {
     if (this.#bframes || this.#closed) return;
     this.#bframes = true;
-    const transcode = this.opts.source.transcode === 'auto' && (this.opts.ingestMode ?? 'auto') === 'auto';
+    if (this.#ffmpegTracks?.video.mode === 'transcode') return; // already re-encoded without them
+    const transcode = this.opts.source.transcode === 'auto' && this.opts.ingestMode !== 'packet';
     if (!transcode) {
       this.logger.warn({ why: BFRAMES_WHY }, 'camera sends B-frames; not transcoded (transcode or ingest setting)');
       return;

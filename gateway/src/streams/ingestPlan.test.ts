@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planPacketIngest } from '../ingest/rtsp/plan.js';
 import { parseSdp } from '../ingest/rtsp/sdp.js';
-import { cameraMedia, decideFfmpeg, decidePacket, type IngestWish } from './ingestPlan.js';
+import { BFRAMES_WHY, cameraMedia, decideFfmpeg, decidePacket, type IngestWish } from './ingestPlan.js';
 
 const sdp = (...media: string[]) =>
   parseSdp(['v=0', 'o=- 1 1 IN IP4 127.0.0.1', 's=cam', 't=0 0', 'a=control:*', ...media, ''].join('\r\n'));
@@ -44,6 +44,29 @@ describe('decidePacket', () => {
   });
 });
 
+describe('B-frames', () => {
+  it('under transcode auto they go to FFmpeg and are transcoded; otherwise relayed with a warning', () => {
+    const plan = planPacketIngest(sdp(...H264));
+    expect(decidePacket(wish({ bframes: true }), plan)).toMatchObject({ use: 'ffmpeg', why: BFRAMES_WHY });
+    expect(decidePacket(wish({ bframes: true, transcode: 'never' }), plan)).toMatchObject({
+      use: 'packet',
+      warning: expect.stringContaining("transcode is 'never'"),
+    });
+    expect(decidePacket(wish({ bframes: true, mode: 'packet' }), plan)).toMatchObject({
+      use: 'packet',
+      warning: expect.stringContaining("ingest is 'packet'"),
+    });
+    const h264 = { codec: 'h264', profile: '4d001f', fps: 25 };
+    expect(decideFfmpeg(wish(), { video: { ...h264, bframes: true } })).toMatchObject({
+      video: { mode: 'transcode', profileLevelId: '42e01f' },
+    });
+    expect(decideFfmpeg(wish({ bframes: true }), { video: h264 })).toMatchObject({ video: { mode: 'transcode' } });
+    expect(decideFfmpeg(wish({ bframes: true, transcode: 'never' }), { video: h264 })).toMatchObject({
+      video: { mode: 'copy' },
+    });
+  });
+});
+
 describe('decideFfmpeg', () => {
   const video = { codec: 'h264', profile: 'High', fps: 25 };
   it('copies H.264 signalled by its profile, transcodes the rest to Baseline', () => {
@@ -64,7 +87,7 @@ describe('decideFfmpeg', () => {
   });
   it('reads what it needs from the SDP', () => {
     expect(cameraMedia(planPacketIngest(sdp(...H265, ...AAC)), 15)).toEqual({
-      video: { codec: 'hevc', profile: '', fps: 15 },
+      video: { codec: 'hevc', profile: '', fps: 15, bframes: false },
       audio: { codec: 'aac' },
     });
     expect(cameraMedia(planPacketIngest(sdp(...H264)), 0)).toEqual({

@@ -24,6 +24,7 @@ export type PacketDecision =
   | { use: 'none'; why: string };
 
 export function decidePacket(wish: IngestWish, plan: PacketPlan): PacketDecision {
+  const bframes = !!wish.bframes || (plan.video?.reorderFrames ?? 0) > 0;
   const audioNeedsFfmpeg = wish.audio && plan.audioCodec !== '' && !plan.audio;
   const why =
     wish.transcode === 'always'
@@ -32,7 +33,7 @@ export function decidePacket(wish: IngestWish, plan: PacketPlan): PacketDecision
         ? plan.videoProblem
         : audioNeedsFfmpeg
           ? `${plan.audioCodec} audio needs transcoding`
-          : wish.bframes && wish.transcode === 'auto'
+          : bframes && wish.transcode === 'auto'
             ? BFRAMES_WHY
             : undefined;
   if (wish.mode === 'auto' && why) return { use: 'ffmpeg', why };
@@ -41,7 +42,7 @@ export function decidePacket(wish: IngestWish, plan: PacketPlan): PacketDecision
   }
   const warning = audioNeedsFfmpeg
     ? `camera audio (${plan.audioCodec}) needs transcoding; not relayed`
-    : wish.bframes
+    : bframes
       ? `${BFRAMES_WHY}; relayed as it is because ${wish.mode === 'packet' ? "ingest is 'packet'" : "transcode is 'never'"}`
       : undefined;
   return { use: 'packet', audio: wish.audio ? plan.audio?.codec : undefined, ...(warning ? { warning } : {}) };
@@ -49,7 +50,8 @@ export function decidePacket(wish: IngestWish, plan: PacketPlan): PacketDecision
 
 /** What the FFmpeg path needs to know of a camera (codec names as FFmpeg calls them). */
 export interface CameraMedia {
-  video?: { codec: string; profile: string; fps: number };
+  /** bframes: the camera's SPS says it reorders frames. */
+  video?: { codec: string; profile: string; fps: number; bframes?: boolean };
   audio?: { codec: string };
 }
 
@@ -57,7 +59,14 @@ export interface CameraMedia {
 export function cameraMedia(plan: PacketPlan, framerate: number): CameraMedia {
   return {
     ...(plan.videoCodec !== 'none'
-      ? { video: { codec: plan.videoCodec, profile: plan.video?.profileLevelId ?? '', fps: framerate } }
+      ? {
+          video: {
+            codec: plan.videoCodec,
+            profile: plan.video?.profileLevelId ?? '',
+            fps: framerate,
+            bframes: (plan.video?.reorderFrames ?? 0) > 0,
+          },
+        }
       : {}),
     ...(plan.audioCodec ? { audio: { codec: plan.audioCodec } } : {}),
   };
@@ -73,7 +82,7 @@ export function decideFfmpeg(wish: IngestWish, info: CameraMedia): FfmpegTracks 
   const v = info.video;
   if (!v) return { error: 'camera sends no video track' };
   const transcode =
-    wish.transcode === 'always' || (wish.transcode === 'auto' && (v.codec !== 'h264' || !!wish.bframes));
+    wish.transcode === 'always' || (wish.transcode === 'auto' && (v.codec !== 'h264' || !!wish.bframes || !!v.bframes));
   if (!transcode && v.codec !== 'h264') return { error: `camera sends ${v.codec} and transcode is 'never'` };
   const tracks: FfmpegTracks = {
     video: {

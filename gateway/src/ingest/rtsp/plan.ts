@@ -3,6 +3,7 @@
 import type { AudioCodec } from '../../media/codecs.js';
 import { spsProfileLevelId } from './h264.js';
 import { type Sdp, type SdpFormat, type SdpMedia, spropParameterSets } from './sdp.js';
+import { spsReorderFrames } from './sps.js';
 
 export interface VideoTrackPlan {
   media: SdpMedia;
@@ -11,6 +12,8 @@ export interface VideoTrackPlan {
   profileLevelId: string | undefined;
   sps: Buffer | undefined;
   pps: Buffer | undefined;
+  /** Frames the decoder may reorder, from the SDP's SPS (> 0: B-frames); undefined when it does not say. */
+  reorderFrames: number | undefined;
 }
 
 export interface AudioTrackPlan {
@@ -65,7 +68,7 @@ export function planPacketIngest(sdp: Sdp): PacketPlan {
     const pps = sets.find((n) => ((n[0] as number) & 0x1f) === 8);
     const plid = format.fmtp['profile-level-id'];
     const profileLevelId = plid && /^[0-9a-f]{6}$/i.test(plid) ? plid.toLowerCase() : spsProfileLevelId(sps);
-    video = { media, format, profileLevelId, sps, pps };
+    video = { media, format, profileLevelId, sps, pps, reorderFrames: spsReorderFrames(sps) };
     break;
   }
   const first = videos[0]?.formats[0];

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
+import { checkCameraUrlTemplate, encodeUrlComponent, parseCameraUrl } from './cameraUrl.js';
 import { type CameraConfig, CameraSchema, type Config, ConfigSchema } from './schema.js';
 
 export class ConfigError extends Error {
@@ -78,18 +79,48 @@ const ENV_OVERRIDES: [string, string[], 'string' | 'int'][] = [
   ['CCTV_SIM_PORT', ['simulator', 'port'], 'int'],
 ];
 
-/** `${NAME}` in a camera URL is taken from the environment; the value is never echoed in errors. */
-export function interpolateEnv(value: string, env: NodeJS.ProcessEnv): { value: string; missing: string[] } {
+/**
+ * `${NAME}` in a camera URL is taken from the environment. The variable holds the value as the camera
+ * expects it (plain text, never pre-encoded); it is percent-encoded here, so a password with '@', '/',
+ * '#', '%' or spaces is read back exactly (see config/cameraUrl.ts for the rule). The value is never
+ * echoed in errors; `invalid` names variables whose value cannot be encoded (not well-formed text).
+ */
+export function interpolateEnv(
+  value: string,
+  env: NodeJS.ProcessEnv,
+): { value: string; missing: string[]; invalid: string[] } {
   const missing: string[] = [];
+  const invalid: string[] = [];
   const out = value.replace(/\$\{([A-Z0-9_]+)\}/g, (_m, name: string) => {
     const v = env[name];
     if (v === undefined) {
       missing.push(name);
       return '';
     }
-    return encodeURIComponent(v);
+    try {
+      return encodeUrlComponent(v);
+    } catch {
+      invalid.push(name);
+      return '';
+    }
   });
-  return { value: out, missing };
+  return { value: out, missing, invalid };
+}
+
+/**
+ * Checks one camera URL and fills in its `${NAME}`s: the rule on raw characters is checked on the
+ * text as written (a password pasted unencoded is refused, not guessed at), then the filled-in URL
+ * must parse. Reasons never hold any part of the user or password.
+ */
+function cameraUrl(template: string, env: NodeJS.ProcessEnv): { url: string } | { reason: string } {
+  const written = checkCameraUrlTemplate(template);
+  if (written) return { reason: written.reason };
+  const { value, missing, invalid } = interpolateEnv(template, env);
+  if (missing.length) return { reason: `uses unset environment variable(s) ${missing.join(', ')}` };
+  if (invalid.length) return { reason: `environment variable(s) ${invalid.join(', ')} hold text that is not valid` };
+  const parsed = parseCameraUrl(value);
+  if (!parsed.ok) return { reason: `once the environment variables are filled in: ${parsed.reason}` };
+  return { url: value };
 }
 
 export function parseConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv = {}): LoadedConfig {
@@ -130,13 +161,13 @@ export function parseConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv =
     for (const variant of ['main', 'sub'] as const) {
       const v = copy[variant];
       if (!v) continue;
-      const { value, missing } = interpolateEnv(v.url, env);
-      if (missing.length) {
-        problem(`/${variant}/url`, `uses unset environment variable(s) ${missing.join(', ')}`);
+      const checked = cameraUrl(v.url, env);
+      if ('reason' in checked) {
+        problem(`/${variant}/url`, checked.reason);
         ok = false;
         break;
       }
-      v.url = value;
+      v.url = checked.url;
     }
     if (!ok) continue;
     seen.add(copy.id);

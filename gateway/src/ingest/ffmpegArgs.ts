@@ -114,26 +114,8 @@ export function ffmpegArgs(plan: IngestPlan): string[] {
   return [...input, '-metadata', `title=${plan.name}`, ...out];
 }
 
-/** Removes credentials from anything FFmpeg or a URL may print. */
-export function redact(text: string, secrets: readonly string[] = []): string {
-  let out = text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/gi, '$1***@');
-  for (const s of secrets) if (s.length >= 3) out = out.split(s).join('***');
-  return out;
-}
-
-/** The user:password parts of a URL, raw and percent-decoded, for redact(). */
-export function urlSecrets(url: string): string[] {
-  try {
-    const u = new URL(url);
-    return [
-      u.password,
-      decodeURIComponent(u.password),
-      u.username && u.password ? `${u.username}:${u.password}` : '',
-    ].filter(Boolean);
-  } catch {
-    return [];
-  }
-}
+// Credentials out of text (kept importable from here, where the ingest code has always taken them).
+export { redact, urlSecrets } from './secrets.js';
 
 export type FailureReason = 'auth' | 'not_found' | 'unreachable' | 'timeout' | 'bad_stream' | 'exit';
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { parseCameraUrl } from '../../../../config/cameraUrl.js';
 import { Authenticator, parseChallenges, pickChallenge, splitCredentials } from './auth.js';
 
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
@@ -84,5 +85,73 @@ describe('splitCredentials', () => {
     });
     expect(splitCredentials('rtsp://10.0.0.5/a')).toEqual({ url: 'rtsp://10.0.0.5/a', creds: undefined });
     expect(splitCredentials('rtsp://user@h/a').creds).toEqual({ user: 'user', password: '' });
+  });
+});
+
+describe('splitCredentials and the config loader read a URL the same way', () => {
+  const specials = [
+    '@',
+    ':',
+    '/',
+    '?',
+    '#',
+    '[',
+    ']',
+    '%',
+    '!',
+    '$',
+    '&',
+    "'",
+    '(',
+    ')',
+    '*',
+    '+',
+    ',',
+    ';',
+    '=',
+    ' ',
+    'é',
+  ];
+  const passwords = [...specials.map((c) => `Zq${c}Vx7${c}Kw`), 'p@ss:w/rd#1%', "@:/?#[]%!$&'()*+,;= é", '%41'];
+  const basic = parseChallenges(['Basic realm="cam"'])[0] as NonNullable<ReturnType<typeof parseChallenges>[0]>;
+
+  it('gives the RTSP client exactly the user and password of every encoded URL', () => {
+    for (const user of ['admin', 'ad:m@in', 'ü s']) {
+      for (const password of passwords) {
+        const url = `rtsp://${encodeURIComponent(user)}:${encodeURIComponent(password)}@10.0.0.5:554/Streaming/101`;
+        const { url: bare, creds } = splitCredentials(url);
+        expect(creds, url).toEqual({ user, password });
+        expect(bare).toBe('rtsp://10.0.0.5:554/Streaming/101');
+        const parsed = parseCameraUrl(url);
+        expect(parsed.ok && { user: parsed.user, password: parsed.password }).toEqual(creds);
+        expect(new Authenticator(basic, creds as NonNullable<typeof creds>).header('DESCRIBE', bare)).toBe(
+          `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+        );
+      }
+    }
+  });
+
+  it('agrees with parseCameraUrl on what it accepts, and keeps no credentials of a URL it refuses', () => {
+    const urls = [
+      ...passwords.map((p) => `rtsp://admin:${p}@10.0.0.5:554/a`),
+      'rtsp://admin:123/456@10.0.0.5/a', // would be read as host "admin", port 123 by a plain URL parser
+      'rtsp://admin:p@ss:w/rd#1%@10.0.0.5:554/stream',
+      'rtsp://u:p@h/a?b=c@d',
+      'rtsp://h/a',
+      '/relative/path',
+    ];
+    for (const url of urls) {
+      const parsed = parseCameraUrl(url);
+      const split = splitCredentials(url);
+      if (parsed.ok) {
+        expect(split.url, url).toBe(parsed.withoutCredentials);
+        expect(split.creds?.user, url).toBe(parsed.user);
+        continue;
+      }
+      expect(split.creds, url).toBeUndefined();
+      // Nothing before the last '@' reaches the wire (or a log) as part of the URL.
+      if (url.includes('@')) expect(split.url, url).toBe(`rtsp://${url.slice(url.lastIndexOf('@') + 1)}`);
+      else expect(split.url).toBe(url);
+    }
   });
 });

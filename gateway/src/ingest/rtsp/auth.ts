@@ -1,6 +1,7 @@
 // RTSP authentication (RFC 2326 §D, RFC 2617 / RFC 7616 as cameras use them): Basic and Digest
 // (MD5, MD5-sess, SHA-256; qop=auth or none). Pure apart from the random cnonce; tested beside.
 import { createHash, randomBytes } from 'node:crypto';
+import { parseCameraUrl } from '../../../../config/cameraUrl.js';
 
 export interface Challenge {
   scheme: 'basic' | 'digest';
@@ -85,20 +86,23 @@ export class Authenticator {
   }
 }
 
-/** User and password of an RTSP URL (percent-decoded), and the URL without them. */
+/**
+ * User and password of an RTSP URL (percent-decoded), and the URL without them: config/cameraUrl.ts'
+ * parseCameraUrl, the parser the config loader validates camera URLs with, so both read a URL the
+ * same way (the user and password are everything after `scheme://` up to the last '@', written
+ * percent-encoded as RFC 3986 says). A URL that parser refuses (the loader never lets one through;
+ * a camera's redirect might send one) yields no credentials, and everything up to its last '@' is
+ * dropped so that no part of what may be a password goes on the wire or into a log.
+ */
 export function splitCredentials(url: string): { url: string; creds: Credentials | undefined } {
-  const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/@?#]*)@(.*)$/i.exec(url);
-  if (!m) return { url, creds: undefined };
-  const userinfo = m[2] as string;
-  const colon = userinfo.indexOf(':');
-  const dec = (s: string) => {
-    try {
-      return decodeURIComponent(s);
-    } catch {
-      return s;
-    }
-  };
-  const user = dec(colon < 0 ? userinfo : userinfo.slice(0, colon));
-  const password = colon < 0 ? '' : dec(userinfo.slice(colon + 1));
-  return { url: `${m[1]}${m[3]}`, creds: { user, password } };
+  const parsed = parseCameraUrl(url);
+  if (parsed.ok) {
+    const { user, password } = parsed;
+    return {
+      url: parsed.withoutCredentials,
+      creds: user === undefined ? undefined : { user, password: password ?? '' },
+    };
+  }
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)[\s\S]*@([^@]*)$/i.exec(url);
+  return m ? { url: `${m[1]}${m[2]}`, creds: undefined } : { url, creds: undefined };
 }

@@ -17,6 +17,8 @@ import { tiedExecFile, tiedSpawn } from '../core/tiedSpawn.js';
 export type SimVideoCodec = 'h264' | 'h265';
 export type SimVideoProfile = 'baseline' | 'main' | 'high';
 export type SimAudioCodec = 'pcmu' | 'pcma';
+/** RTSP lower transport: RTP/AVP/TCP (interleaved) or RTP/AVP (UDP). */
+export type SimTransport = 'tcp' | 'udp';
 
 export interface SimCameraAuth {
   method: 'basic' | 'digest';
@@ -30,7 +32,7 @@ export interface SimCameraSpec {
   id: string;
   /** Default 'h264'. */
   codec?: SimVideoCodec;
-  /** Default 'main'; H.265 supports only 'main'. */
+  /** Default 'main'; H.265 supports only 'main'; 'baseline' has no B-frames (see `bframes`). */
   profile?: SimVideoProfile;
   /** Default 640x360 (even numbers). */
   width?: number;
@@ -43,7 +45,12 @@ export interface SimCameraSpec {
   bitrateKbps?: number;
   /** G.711 audio track (440 Hz tone); default false. */
   audio?: false | SimAudioCodec;
-  /** RTSP authentication for this mount; default null (open). */
+  /**
+   * RTSP authentication for this mount; default null (open). Every login attempt is logged (see
+   * CameraSimulator.authLog): each DESCRIBE or SETUP to the mount that carries an Authorization
+   * header, the requests gst-rtsp-server authenticates (PLAY, GET_PARAMETER, TEARDOWN and OPTIONS
+   * are not, with or without the header).
+   */
   auth?: SimCameraAuth | null;
   /** Pre-encoded Annex-B clip to serve instead of a generated one. */
   clip?: string;
@@ -57,7 +64,9 @@ export interface SimCameraSpec {
    * A live clock camera instead of a clip: every frame shows the wall-clock time it was drawn at
    * (see camsim.py's ClockFeeder for the layout), encoded live by x264 (zerolatency, ultrafast,
    * no B-frames, one IDR per `gop`). H.264 only, no audio; profile defaults to 'baseline'.
-   * Cameras with the same size, fps, gop, bitrate and profile share one encoder.
+   * Cameras with the same size, fps, gop, bitrate and profile share one encoder. An RTCP PLI/FIR
+   * from a viewer makes that encoder send an IDR at the next frame, at most once per 500 ms, for
+   * every camera sharing it (see CameraSimulator.keyframeRequests).
    */
   clock?: boolean;
   /**
@@ -70,6 +79,33 @@ export interface SimCameraSpec {
    * cameras send far larger packets over RTSP/TCP, which a WebRTC path must fragment again.
    */
   rtpMtu?: number;
+  /**
+   * Lower transports the camera accepts in SETUP; default both. A SETUP asking for another one is
+   * answered 461 Unsupported Transport, as by a camera that only streams over UDP (['udp']) or only
+   * interleaved in the RTSP connection (['tcp']).
+   */
+  transports?: SimTransport[];
+  /**
+   * B-frames between reference frames of the generated clip, 0..4; default 0. H.264 clip cameras
+   * with profile 'main' or 'high' only (no `clip`, no clock). The clip is encoded with a fixed
+   * pattern of that many B-frames (x264 b-adapt=0, no B-pyramid; still closed GOPs, IDR-only
+   * keyframes, SPS/PPS before every IDR) and sent in decode order with presentation-order PTS, so
+   * the camera's RTP timestamps go backwards after each P-frame, as a real camera's with B-frames do.
+   * x264 then signals max_num_reorder_frames = 1 in the SPS VUI.
+   */
+  bframes?: number;
+}
+
+/** One login attempt seen by a camera (see CameraSimulator.authLog). */
+export interface SimAuthAttempt {
+  /** The credentials were this mount's. */
+  ok: boolean;
+  /** The user name as the client sent it. */
+  user: string;
+  /** 'basic' or 'digest' (the Authorization scheme, lower-cased). */
+  method: string;
+  /** Date.now() when the simulator reported it. */
+  at: number;
 }
 
 /** Where a clock camera's frames go as plain RTP (see CameraSimulator.startRtpPush). */
@@ -100,6 +136,10 @@ export interface ResolvedSimCamera {
   inbandParameterSets?: boolean;
   /** The RTSP payloader's MTU; absent means GStreamer's default. */
   rtpMtu?: number;
+  /** Lower transports SETUP accepts; absent means both. */
+  transports?: SimTransport[];
+  /** B-frames of the generated clip; absent means none. */
+  bframes?: number;
 }
 
 /** The JSON document camsim.py reads (`--spec FILE`). */
@@ -112,7 +152,14 @@ export interface SimSpecFile {
 /**
  * One JSON line printed by camsim.py: ready, clip-loaded, media-up, media-down,
  * camera-stopped, camera-started, command-error, error, stopped; plus 'exit'
- * {code, signal}, added on the Node side when the process ends.
+ * {code, signal}, added on the Node side when the process ends. What clients do shows as:
+ * - 'auth' {id, ok, method: 'basic' | 'digest', user}: one login attempt on a protected mount (a
+ *   DESCRIBE or SETUP carrying Authorization); `user` as sent, never the password. ok is false for
+ *   wrong credentials and for another mount's valid ones.
+ * - 'auth-challenge' {id}: a 401 answered to a request without Authorization.
+ * - 'keyframe-request' {id, forced}: an RTCP PLI or FIR for the mount's video SSRC reached the
+ *   camera (see CameraSimulator.keyframeRequests); forced: a clock camera's encoder was made to send
+ *   an IDR now (false for clip cameras and for requests within 500 ms of the last forced one).
  */
 export interface SimEvent {
   event: string;
@@ -151,6 +198,8 @@ export interface SimClipParams {
   bitrateKbps: number;
   label: string;
   seconds: number;
+  /** B-frames (see SimCameraSpec.bframes); absent or 0: none, as in clips made before the option. */
+  bframes?: number;
 }
 
 const DEFAULT_PYTHON = '/usr/bin/python3';
@@ -172,6 +221,8 @@ export class CameraSimulator {
   #stopping: Promise<void> | null = null;
   #stderrTail: string[] = [];
   readonly #listeners = new Set<(event: SimEvent) => void>();
+  readonly #authLogs = new Map<string, SimAuthAttempt[]>();
+  readonly #keyframeRequests = new Map<string, number>();
 
   private constructor(
     readonly cameras: readonly ResolvedSimCamera[],
@@ -236,6 +287,31 @@ export class CameraSimulator {
   onEvent(listener: (event: SimEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * The login attempts on camera `id` since start() (restarts included), oldest first: one per
+   * DESCRIBE or SETUP to the mount that carried an Authorization header. RtspConnection with a
+   * wrong password makes one failed attempt per request (it gives up after the second 401).
+   */
+  authLog(id: string): SimAuthAttempt[] {
+    this.#camera(id);
+    return [...(this.#authLogs.get(id) ?? [])];
+  }
+
+  /**
+   * RTCP keyframe requests (PLI, FIR) for camera `id`'s video since start() (restarts included).
+   * A PLI counts when its media SSRC is the camera's video SSRC (the ssrc= of the SETUP answer),
+   * over TCP interleaved (the RTCP channel) or UDP (the server's RTCP port, from any address);
+   * gst-rtsp-server needs no receiver report before a PLI. A FIR counts only when its sender SSRC is
+   * known: send a receiver report from that SSRC first or in the same compound packet. Once a
+   * viewer's receiver reports give gst a round-trip time, it drops that viewer's repeats within two
+   * RTTs. A clock camera answers with an IDR at the next frame (at most one per 500 ms); a clip
+   * camera only counts.
+   */
+  keyframeRequests(id: string): number {
+    this.#camera(id);
+    return this.#keyframeRequests.get(id) ?? 0;
   }
 
   /** Resolves with the first event matching `predicate` from now on. */
@@ -322,6 +398,24 @@ export class CameraSimulator {
     for (const listener of [...this.#listeners]) listener(event);
   }
 
+  /** Keeps what authLog() and keyframeRequests() report. */
+  #record(event: SimEvent): void {
+    const id = event.id;
+    if (typeof id !== 'string') return;
+    if (event.event === 'auth') {
+      const log = this.#authLogs.get(id) ?? [];
+      log.push({
+        ok: event.ok === true,
+        user: String(event.user ?? ''),
+        method: String(event.method ?? ''),
+        at: Date.now(),
+      });
+      this.#authLogs.set(id, log);
+    } else if (event.event === 'keyframe-request') {
+      this.#keyframeRequests.set(id, (this.#keyframeRequests.get(id) ?? 0) + 1);
+    }
+  }
+
   async #command(cmd: string, id: string, ack: string, extra: Record<string, unknown> = {}): Promise<void> {
     this.#camera(id);
     const child = this.#child;
@@ -356,6 +450,7 @@ export class CameraSimulator {
         return;
       }
       if (event.event === 'error') this.#keepStderr(`error: ${String(event.error)}`);
+      this.#record(event);
       this.#dispatch(event);
     });
     child.once('exit', (code, signal) => this.#dispatch({ event: 'exit', code, signal }));
@@ -472,6 +567,14 @@ async function resolveCameras(options: CameraSimulatorOptions): Promise<Resolved
     if (spec.rtpMtu !== undefined && !(Number.isInteger(spec.rtpMtu) && spec.rtpMtu >= 200 && spec.rtpMtu <= 65000)) {
       throw new Error(`camsim: ${id}: rtpMtu must be an integer from 200 to 65000`);
     }
+    const transports = resolveTransports(id, spec.transports);
+    const bframes = spec.bframes ?? 0;
+    if (!(Number.isInteger(bframes) && bframes >= 0 && bframes <= 4)) {
+      throw new Error(`camsim: ${id}: bframes must be an integer from 0 to 4`);
+    }
+    if (bframes > 0 && (params.codec !== 'h264' || spec.clock || spec.clip || params.profile === 'baseline')) {
+      throw new Error(`camsim: ${id}: bframes is for generated H.264 clips with profile main or high`);
+    }
     cameras.push({
       id,
       codec: params.codec,
@@ -488,6 +591,8 @@ async function resolveCameras(options: CameraSimulatorOptions): Promise<Resolved
       ...(spec.clock ? { clock: true } : {}),
       ...(spec.inbandParameterSets === false ? { inbandParameterSets: false } : {}),
       ...(spec.rtpMtu !== undefined ? { rtpMtu: spec.rtpMtu } : {}),
+      ...(transports ? { transports } : {}),
+      ...(bframes ? { bframes } : {}),
     });
   }
 
@@ -500,14 +605,27 @@ async function resolveCameras(options: CameraSimulatorOptions): Promise<Resolved
       });
       continue;
     }
-    const { fps, gop, codec, profile, width, height, bitrateKbps, label } = camera;
+    const { fps, gop, codec, profile, width, height, bitrateKbps, label, bframes } = camera;
     const params: SimClipParams = { codec, profile, width, height, fps, gop, bitrateKbps, label, seconds };
+    if (bframes) params.bframes = bframes;
     const key = clipFileName(params);
     const clip = clips.get(key) ?? (await ensureClip(params, cacheDir, ffmpegPath));
     clips.set(key, clip);
     camera.clip = clip;
   }
   return cameras;
+}
+
+/** The transports a camera accepts, or undefined for the default (both). */
+function resolveTransports(id: string, transports: readonly SimTransport[] | undefined): SimTransport[] | undefined {
+  if (transports === undefined) return undefined;
+  const valid =
+    Array.isArray(transports) &&
+    transports.length > 0 &&
+    transports.every((t) => t === 'tcp' || t === 'udp') &&
+    new Set(transports).size === transports.length;
+  if (!valid) throw new Error(`camsim: ${id}: transports must be a non-empty list of 'tcp' and 'udp' without repeats`);
+  return transports.length === 2 ? undefined : [...transports];
 }
 
 function validateParams(id: string, p: SimClipParams): void {
@@ -531,12 +649,14 @@ function validateParams(id: string, p: SimClipParams): void {
   }
 }
 
-/** Cache file name: every encoding parameter plus a hash of the label. */
+/** Cache file name: every encoding parameter plus a hash of the label (B-frames only when non-zero). */
 export function clipFileName(p: SimClipParams): string {
   const labelHash = createHash('sha256').update(p.label).digest('hex').slice(0, 10);
   const ext = p.codec === 'h265' ? 'h265' : 'h264';
+  // No B-frame part without B-frames: names of clips cached before the option stay valid.
+  const bframes = p.bframes ? `-bf${p.bframes}` : '';
   return (
-    `v${CLIP_FORMAT_VERSION}-${p.codec}-${p.profile}-${p.width}x${p.height}-${p.fps}fps-g${p.gop}` +
+    `v${CLIP_FORMAT_VERSION}-${p.codec}-${p.profile}-${p.width}x${p.height}-${p.fps}fps-g${p.gop}${bframes}` +
     `-${p.bitrateKbps}k-${p.seconds}s-${labelHash}.${ext}`
   );
 }
@@ -572,7 +692,10 @@ export async function ensureClip(
   return path;
 }
 
-/** FFmpeg arguments for a looping clip: whole GOPs, IDR-only keyframes, no B-frames, headers on every IDR. */
+/**
+ * FFmpeg arguments for a looping clip: whole closed GOPs, IDR-only keyframes, headers on every IDR,
+ * no B-frames unless `bframes` (then a fixed pattern of that many, without pyramid).
+ */
 function clipArgs(p: SimClipParams, out: string, overlay: { text: boolean; font?: string | undefined }): string[] {
   const frames = p.gop * Math.max(1, Math.round((p.seconds * p.fps) / p.gop));
   const rate = `${p.bitrateKbps}k`;
@@ -591,10 +714,13 @@ function clipArgs(p: SimClipParams, out: string, overlay: { text: boolean; font?
   }
   args.push('-frames:v', String(frames), '-an', '-pix_fmt', 'yuv420p');
   args.push('-b:v', rate, '-maxrate', rate, '-bufsize', rate);
-  args.push('-g', String(p.gop), '-keyint_min', String(p.gop), '-sc_threshold', '0', '-bf', '0');
+  const bframes = p.codec === 'h264' ? (p.bframes ?? 0) : 0;
+  args.push('-g', String(p.gop), '-keyint_min', String(p.gop), '-sc_threshold', '0', '-bf', String(bframes));
   if (p.codec === 'h264') {
     args.push('-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', p.profile);
-    args.push('-x264-params', 'repeat-headers=1:scenecut=0:open-gop=0', '-f', 'h264', out);
+    // b-adapt=0: every run of B-frames as long as asked, like a camera's fixed GOP structure.
+    const reorder = bframes ? ':b-pyramid=none:b-adapt=0' : '';
+    args.push('-x264-params', `repeat-headers=1:scenecut=0:open-gop=0${reorder}`, '-f', 'h264', out);
   } else {
     args.push('-c:v', 'libx265', '-preset', 'veryfast', '-profile:v', 'main');
     args.push(

@@ -2,7 +2,8 @@
 """Multi-camera RTSP simulator built on GStreamer's gst-rtsp-server (PyGObject).
 
 Serves one mount per camera, /<id>, from pre-encoded Annex-B clips (H.264 or
-H.265, no B-frames, SPS/PPS before every IDR, length a whole number of GOPs).
+H.265, SPS/PPS before every IDR, length a whole number of closed GOPs; H.265
+without B-frames, H.264 with or without them, see Clip).
 Each distinct clip is parsed once into length-prefixed (avc/hvc1) access units;
 one drift-free GLib timer per clip stamps the current one with its ideal due
 time and pushes it into the appsrc of every active media that plays it, so N
@@ -15,9 +16,18 @@ Usage: /usr/bin/python3 camsim.py --spec spec.json [--control-stdin]
 
 The spec is JSON: {"address": "127.0.0.1", "port": 8554, "cameras": [{"id":
 "cam1", "codec": "h264", "fps": 25, "audio": false, "auth": null, "clip":
-"/abs/clip.h264"}, ...]} (other camera fields are ignored here). Port 0 binds
-any free port. stdout carries one JSON object per line: {"event": "ready",
-"port": N} once listening, then media-up/media-down/camera-stopped/...
+"/abs/clip.h264"}, ...]} (other camera fields are ignored here); a camera may
+also give "transports": ["tcp"] or ["udp"] (default both; a SETUP asking for
+another lower transport gets 461 Unsupported Transport) and "bframes": N (its
+clip must then have B-frames; their order comes from the clip itself). Port 0 binds any free
+port. stdout carries one JSON object per line: {"event": "ready", "port": N}
+once listening, then media-up/media-down/camera-stopped/... and what clients
+do: {"event": "auth", "id", "ok", "method", "user"} for each login attempt on a
+protected mount (a request gst authenticates, DESCRIBE or SETUP, carrying an
+Authorization header; never the password, see MountAuth), {"event":
+"auth-challenge", "id"} for each 401 answered to a request without one, and
+{"event": "keyframe-request", "id", "forced"} for each RTCP PLI/FIR that
+reached the mount (see CameraFactory._on_upstream_event).
 With --control-stdin, JSON commands are read from stdin ({"cmd": "stop-camera",
 "id": "cam1"} or "start-camera") and the process exits when stdin closes, so it
 never outlives its parent. SIGTERM/SIGINT exit cleanly with status 0.
@@ -29,6 +39,7 @@ RTP to a host:port ({"cmd": "rtp-push", "id", "host", "port", "ssrc", "pt"};
 "rtp-stop" ends it), the no-RTSP reference path of those benchmarks.
 """
 import argparse
+import base64
 import json
 import os
 import re
@@ -43,7 +54,8 @@ gi.require_version("Gst", "1.0")
 gi.require_version("GstApp", "1.0")
 gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstApp, GstRtsp, GstRtspServer  # noqa: E402,F401
+gi.require_version("GstVideo", "1.0")
+from gi.repository import GLib, Gst, GstApp, GstRtsp, GstRtspServer, GstVideo  # noqa: E402,F401
 
 ID_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 # A new media waits for an IDR; beyond this many queued buffers its appsrc is
@@ -55,6 +67,10 @@ ANONYMOUS_ROLE = "anonymous"
 PACKETIZED = {"h264": "avc", "h265": "hvc1"}
 AUDIO_CODECS = {"pcmu": ("mulawenc", "rtppcmupay", 0),  # encoder, payloader, static PT
                 "pcma": ("alawenc", "rtppcmapay", 8)}
+TRANSPORTS = {"tcp": GstRtsp.RTSPLowerTrans.TCP, "udp": GstRtsp.RTSPLowerTrans.UDP}
+# A clock camera forces at most one IDR per this interval, however many PLIs arrive: a burst of
+# viewers (or one lossy link) must not turn the stream into all-IDR.
+KEYFRAME_MIN_INTERVAL_US = 500_000
 
 _stdout_lock = threading.Lock()
 
@@ -75,6 +91,12 @@ class Clip:
 
     strip_parameter_sets drops the in-band SPS/PPS (H.264 NAL types 7, 8): the camera then sends
     them only in its SDP (sprop-parameter-sets, from the caps' codec_data), as some cameras do.
+
+    An Annex-B file has no timestamps and h264parse gives access units in decode order with no PTS,
+    so an H.264 clip with B-frames is reordered here: `offsets[i]` is access unit i's display index
+    minus its decode index (from the slice headers' picture order counts, see h264_display_offsets)
+    and `reorder` the frames of delay that keep every PTS at or after its DTS (0 without B-frames,
+    1 for B-frames without pyramid). None and 0 when decode order is display order.
     """
 
     def __init__(self, path, codec, strip_parameter_sets=False):
@@ -86,6 +108,7 @@ class Clip:
         pipeline.set_state(Gst.State.PLAYING)
         self.caps = None
         self.buffers = []  # (Gst.Buffer, is_keyframe)
+        units = []  # the access units as parsed, parameter sets included, for the POC scan
         while True:
             sample = sink.emit("pull-sample")
             if sample is None:
@@ -99,6 +122,8 @@ class Clip:
             key = not src.has_flags(Gst.BufferFlags.DELTA_UNIT)
             # Own the bytes: the parser's buffers die with its pipeline.
             data = bytes(info.data)
+            if codec == "h264":
+                units.append(data)
             if strip_parameter_sets:
                 data = strip_h264_parameter_sets(data)
             buf = Gst.Buffer.new_wrapped(data)
@@ -110,6 +135,144 @@ class Clip:
         if not self.buffers or not self.buffers[0][1]:
             raise RuntimeError(f"{path}: empty or does not start with a keyframe")
         self.bytes = sum(b.get_size() for b, _ in self.buffers)
+        self.offsets = h264_display_offsets(units) if units else None
+        self.reorder = max(-o for o in self.offsets) if self.offsets else 0
+
+
+class BitReader:
+    """MSB-first reader of an RBSP (emulation prevention bytes already removed)."""
+
+    def __init__(self, data):
+        self._data, self._pos = data, 0
+
+    def u(self, n):
+        value = 0
+        for _ in range(n):
+            byte = self._data[self._pos >> 3]  # IndexError past the end: the caller gives up
+            value = value << 1 | (byte >> (7 - (self._pos & 7)) & 1)
+            self._pos += 1
+        return value
+
+    def ue(self):
+        zeros = 0
+        while self.u(1) == 0:
+            zeros += 1
+            if zeros > 31:
+                raise ValueError("bad exp-Golomb code")
+        return (1 << zeros) - 1 + self.u(zeros)
+
+    def se(self):
+        k = self.ue()
+        return (k + 1) // 2 if k & 1 else -(k // 2)
+
+
+def rbsp(nal):
+    """A BitReader over a NAL unit's payload: header byte and emulation prevention bytes dropped."""
+    return BitReader(nal[1:].replace(b"\x00\x00\x03", b"\x00\x00"))
+
+
+def avc_nals(data):
+    """The NAL units of an avc access unit (4-byte lengths)."""
+    pos = 0
+    while pos + 4 <= len(data):
+        size = int.from_bytes(data[pos:pos + 4], "big")
+        yield data[pos + 4:pos + 4 + size]
+        pos += 4 + size
+
+
+# High-profile family: their SPS carries chroma format, bit depths and scaling lists.
+H264_HIGH_PROFILES = {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135}
+
+
+def parse_h264_sps(nal):
+    """(sps id, the fields a slice header's POC needs) of an SPS NAL unit."""
+    r = rbsp(nal)
+    profile = r.u(8)
+    r.u(16)  # constraint flags, level_idc
+    sps_id, sps = r.ue(), {"separate_colour_plane": 0}
+    if profile in H264_HIGH_PROFILES:
+        chroma = r.ue()
+        if chroma == 3:
+            sps["separate_colour_plane"] = r.u(1)
+        r.ue(), r.ue(), r.u(1)  # bit depths, qpprime_y_zero_transform_bypass
+        if r.u(1):  # seq_scaling_matrix_present: skip the lists
+            for i in range(8 if chroma != 3 else 12):
+                if r.u(1):
+                    last = nxt = 8
+                    for _ in range(16 if i < 6 else 64):
+                        if nxt:
+                            nxt = (last + r.se() + 256) % 256
+                        last = nxt or last
+    sps["log2_max_frame_num"] = r.ue() + 4
+    sps["poc_type"] = r.ue()
+    if sps["poc_type"] != 0:
+        return sps_id, sps  # type 2: output order is decode order; type 1: not handled
+    sps["log2_max_poc_lsb"] = r.ue() + 4
+    r.ue(), r.u(1)  # max_num_ref_frames, gaps_in_frame_num_allowed
+    r.ue(), r.ue()  # size in macroblocks
+    sps["frame_mbs_only"] = r.u(1)
+    return sps_id, sps
+
+
+def h264_display_offsets(units):
+    """Per access unit (avc, decode order), display index minus decode index; None when all are 0.
+
+    Display order is picture order count (POC type 0, H.264 8.2.1.1) within each IDR period, which
+    is exact for closed GOPs. Streams this does not handle (POC type 1, field pictures, missing
+    parameter sets, unparseable headers) also give None: they are then served in decode order, as
+    before B-frames were supported.
+    """
+    sps_by_id, sps_of_pps, pocs = {}, {}, []
+    period, prev_msb, prev_lsb = -1, 0, 0
+    try:
+        for data in units:
+            first_slice = None
+            for nal in avc_nals(data):
+                kind = nal[0] & 0x1F
+                if kind == 7:
+                    sps_id, sps = parse_h264_sps(nal)
+                    sps_by_id[sps_id] = sps
+                elif kind == 8:
+                    r = rbsp(nal)
+                    pps_id = r.ue()
+                    sps_of_pps[pps_id] = r.ue()
+                elif kind in (1, 5) and first_slice is None:
+                    first_slice = nal
+            if first_slice is None:
+                return None
+            r = rbsp(first_slice[:64])  # the header fields up to the POC fit in a few bytes
+            r.ue(), r.ue()  # first_mb_in_slice, slice_type
+            sps = sps_by_id[sps_of_pps[r.ue()]]
+            if sps["poc_type"] != 0:
+                return None
+            if sps["separate_colour_plane"]:
+                r.u(2)
+            r.u(sps["log2_max_frame_num"])
+            if not sps["frame_mbs_only"] and r.u(1):
+                return None  # field pictures
+            idr = first_slice[0] & 0x1F == 5
+            if idr:
+                r.ue()  # idr_pic_id
+                period, prev_msb, prev_lsb = period + 1, 0, 0
+            lsb, max_lsb = r.u(sps["log2_max_poc_lsb"]), 1 << sps["log2_max_poc_lsb"]
+            if lsb < prev_lsb and prev_lsb - lsb >= max_lsb // 2:
+                msb = prev_msb + max_lsb
+            elif lsb > prev_lsb and lsb - prev_lsb > max_lsb // 2:
+                msb = prev_msb - max_lsb
+            else:
+                msb = prev_msb
+            if first_slice[0] & 0x60:  # a reference picture: later POCs count from it
+                prev_msb, prev_lsb = msb, lsb
+            pocs.append((period, msb + lsb))
+    except (IndexError, KeyError, ValueError):
+        return None
+    if period < 0 or len(set(pocs)) != len(pocs):
+        return None
+    display = [0] * len(pocs)
+    for shown, decoded in enumerate(sorted(range(len(pocs)), key=pocs.__getitem__)):
+        display[decoded] = shown
+    offsets = [shown - decoded for decoded, shown in enumerate(display)]
+    return offsets if any(offsets) else None
 
 
 def strip_h264_parameter_sets(data):
@@ -155,7 +318,13 @@ class Tone:
 
 
 class Feeder:
-    """Paces one clip at its frame rate into every appsrc currently playing it."""
+    """Paces one clip at its frame rate into every appsrc currently playing it.
+
+    Access units go out in decode order, one per frame period, each stamped with its due time.
+    With B-frames (clip.offsets) that due time is the DTS and the PTS is the display slot,
+    `reorder` frames later so no PTS precedes its DTS: rtph264pay writes RTP timestamps from PTS,
+    so they go out of order like a real camera's. Audio follows presentation time.
+    """
 
     def __init__(self, clip, fps):
         self.clip = clip
@@ -197,17 +366,23 @@ class Feeder:
             self._t0 = GLib.get_monotonic_time()
             self._sent, due = 0, 1
         while self._sent < due:
-            pts = self._t0 * 1000 + self._sent * Gst.SECOND // self.fps
-            self._push_video(pts)
-            self._push_audio(pts)
+            self._push_video()
+            self._push_audio(self._frame_time(self._sent + self.clip.reorder))
             self._sent += 1
         self._schedule()
         return False
 
-    def _push_video(self, pts):
+    def _frame_time(self, frame):
+        """Running time of frame slot `frame` (counted from t0), exact to the nanosecond."""
+        return self._t0 * 1000 + frame * Gst.SECOND // self.fps
+
+    def _push_video(self):
         buf, key = self.clip.buffers[self._index]
         buf = buf.copy()  # shallow: new metadata, same memory
-        buf.pts, buf.duration = pts, Gst.SECOND // self.fps
+        buf.pts, buf.duration = self._frame_time(self._sent), Gst.SECOND // self.fps
+        if self.clip.offsets:
+            buf.dts = buf.pts
+            buf.pts = self._frame_time(self._sent + self.clip.offsets[self._index] + self.clip.reorder)
         self._index = (self._index + 1) % len(self.clip.buffers)
         self._deliver(buf, key)
 
@@ -226,6 +401,11 @@ class Feeder:
                 with self._lock:
                     if appsrc in self._viewers:
                         self._viewers[appsrc] = now_started
+
+    def request_keyframe(self):
+        """A viewer asked for a keyframe (RTCP PLI/FIR); True when an IDR was forced. A clip has
+        no encoder: its next IDR comes when the clip reaches it."""
+        return False
 
     def _push_audio(self, pts):
         with self._lock:
@@ -256,7 +436,9 @@ class ClockFeeder(Feeder):
     changes every frame, so the encoder spends its bitrate like a busy scene.
     Drawn on a drift-free timer, encoded at once by x264 (zerolatency,
     ultrafast, no B-frames, IDR every `gop` frames) and handed, one access unit
-    per frame, to every appsrc attached (RTSP media and RTP pushes).
+    per frame, to every appsrc attached (RTSP media and RTP pushes). A keyframe
+    request (request_keyframe) makes the next frame drawn an IDR, at most once
+    per KEYFRAME_MIN_INTERVAL_US, for every mount sharing this encoder.
     """
 
     PROFILES = {"baseline": "constrained-baseline", "main": "main", "high": "high"}
@@ -273,6 +455,7 @@ class ClockFeeder(Feeder):
         y_size = width * height
         self._base = bytes([90]) * y_size + bytes([128]) * (y_size // 2)
         self._frame_no = 0
+        self._last_forced_us = None
         self._encoder = Gst.parse_launch(
             f"appsrc name=raw is-live=true format=time do-timestamp=false "
             f"caps=video/x-raw,format=I420,width={width},height={height},framerate={fps}/1 "
@@ -329,6 +512,18 @@ class ClockFeeder(Feeder):
             self._sent = due
         self._schedule()
         return False
+
+    def request_keyframe(self):
+        now = GLib.get_monotonic_time()
+        with self._lock:
+            if self._last_forced_us is not None and now - self._last_forced_us < KEYFRAME_MIN_INTERVAL_US:
+                return False
+            self._last_forced_us = now
+        # A serialized downstream event: appsrc queues it and sends it just before the next raw
+        # frame, which x264enc then encodes as an IDR; all-headers brings SPS/PPS along with it.
+        self._raw.send_event(GstVideo.video_event_new_downstream_force_key_unit(
+            Gst.CLOCK_TIME_NONE, Gst.CLOCK_TIME_NONE, Gst.CLOCK_TIME_NONE, True, 0))
+        return True
 
     def _on_sample(self, sink):
         sample = sink.emit("pull-sample")
@@ -387,7 +582,11 @@ class CameraFactory(GstRtspServer.RTSPMediaFactory):
                 f"min-ptime=20000000 max-ptime=20000000 ")
         self.set_launch(launch + ")")
         self.set_shared(True)
-        self.set_protocols(GstRtsp.RTSPLowerTrans.TCP | GstRtsp.RTSPLowerTrans.UDP)
+        # A SETUP asking for a lower transport not in this set gets 461 Unsupported Transport.
+        protocols = GstRtsp.RTSPLowerTrans(0)
+        for name in cam.get("transports") or TRANSPORTS:
+            protocols |= TRANSPORTS[name]
+        self.set_protocols(protocols)
         self.connect("media-configure", self._on_configure)
 
     def _on_configure(self, _factory, media):
@@ -400,8 +599,26 @@ class CameraFactory(GstRtspServer.RTSPMediaFactory):
         pipeline.set_base_time(0)
         video, audio = element.get_by_name("src"), element.get_by_name("asrc")
         self._feeder.attach(video, audio, self._tone)
+        video.get_static_pad("src").add_probe(Gst.PadProbeType.EVENT_UPSTREAM, self._on_upstream_event)
         self._registry.media_up(media, self.cam_id)
         media.connect("unprepared", self._on_unprepared, video, audio)
+
+    def _on_upstream_event(self, _pad, info):
+        """Keyframe requests reaching the video appsrc.
+
+        rtpsession turns an RTCP PLI or FIR about the mount's video SSRC into an upstream
+        GstForceKeyUnit, which rtph264pay/rtph265pay pass up to here. As checked with gst 1.22,
+        over TCP (the stream's odd interleaved channel) and UDP (the server's RTCP port, from any
+        address): a lone PLI (reduced-size RTCP) is enough, even from a sender SSRC the session
+        never saw (it then charges the request to the media SSRC); a PLI about another SSRC is
+        dropped. A FIR needs a known sender: a receiver report from its SSRC, earlier or in the
+        same compound packet. Once a sender's reports give a round-trip time, rtpsession drops
+        its repeats within two RTTs.
+        """
+        event = info.get_event()
+        if GstVideo.video_event_is_force_key_unit(event):
+            emit("keyframe-request", id=self.cam_id, forced=self._feeder.request_keyframe())
+        return Gst.PadProbeReturn.OK
 
     def _on_unprepared(self, media, video, audio):
         self._feeder.detach(video, audio)
@@ -409,25 +626,72 @@ class CameraFactory(GstRtspServer.RTSPMediaFactory):
 
 
 class MountAuth(GstRtspServer.RTSPAuth):
-    """RTSPAuth whose 401 challenge offers only the method of the requested mount."""
+    """RTSPAuth whose 401 challenge offers only the method of the requested mount, and that logs
+    every login attempt on a protected mount (the "auth" and "auth-challenge" events)."""
 
-    def __init__(self, methods):
+    def __init__(self, methods, roles):
         super().__init__()
         self._methods = methods  # camera id -> GstRtsp.RTSPAuthMethod
+        self._roles = roles  # camera id -> the role its credentials grant
         # The binding rejects OR-ed methods; only protected mounts ever get a
         # challenge, so any one method serves as the default.
         self._default = next(iter(methods.values()))
         self.set_supported_methods(self._default)
         self._lock = threading.Lock()
 
-    def do_generate_authenticate_header(self, ctx):
+    @staticmethod
+    def _mount(ctx):
         path = ctx.uri.abspath if ctx.uri is not None else ""
-        method = self._methods.get(path.strip("/").split("/")[0], self._default)
+        return path.strip("/").split("/")[0]
+
+    @staticmethod
+    def _authorization(ctx):
+        res, value = ctx.request.get_header(GstRtsp.RTSPHeaderField.AUTHORIZATION, 0)
+        return value if res == GstRtsp.RTSPResult.OK else None
+
+    def do_authenticate(self, ctx):
+        # gst calls this at most once per request (ensure_authenticated: only while the request's
+        # context has no token, and the default one leaves the anonymous token at least), and only
+        # for requests that look up the mount's factory: DESCRIBE and SETUP. PLAY and TEARDOWN of
+        # a session, GET_PARAMETER and OPTIONS are never authenticated (checked with gst 1.22),
+        # so one event per such request counts login attempts exactly.
+        result = GstRtspServer.RTSPAuth.do_authenticate(self, ctx)
+        cam_id = self._mount(ctx)
+        value = self._authorization(ctx) if cam_id in self._roles else None
+        if value is not None:
+            role = ctx.token.get_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE) if ctx.token else None
+            method, user = parse_authorization(value)
+            # Valid credentials of another mount are no login to this one: gst answers 401 too.
+            emit("auth", id=cam_id, ok=role == self._roles[cam_id], method=method, user=user)
+        return result
+
+    def do_generate_authenticate_header(self, ctx):
+        cam_id = self._mount(ctx)
+        method = self._methods.get(cam_id, self._default)
+        if self._authorization(ctx) is None:
+            emit("auth-challenge", id=cam_id)  # a failed attempt was logged as "auth" already
         # supported-methods is auth-wide state: hold it only around the chain-up.
         with self._lock:
             self.set_supported_methods(method)
             GstRtspServer.RTSPAuth.do_generate_authenticate_header(self, ctx)
             self.set_supported_methods(self._default)
+
+
+def parse_authorization(value):
+    """(scheme, user name as sent) of an Authorization header value; the password never leaves."""
+    scheme, _, rest = value.strip().partition(" ")
+    scheme = scheme.lower()
+    user = ""
+    if scheme == "basic":
+        try:
+            user = base64.b64decode(rest.strip(), validate=True).decode("utf-8", "replace").partition(":")[0]
+        except ValueError:  # binascii.Error included: not base64
+            pass
+    elif scheme == "digest":
+        m = re.search(r'(?:^|[\s,])username\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))', rest, re.IGNORECASE)
+        if m:
+            user = re.sub(r"\\(.)", r"\1", m.group(1)) if m.group(1) is not None else m.group(2)
+    return scheme, user
 
 
 class Simulator:
@@ -444,6 +708,9 @@ class Simulator:
                 raise ValueError(f"{cam['id']}: audio must be false, pcmu or pcma")
             if cam.get("clock") and (cam["codec"] != "h264" or cam.get("audio")):
                 raise ValueError(f"{cam['id']}: a clock camera is H.264 without audio")
+            transports = cam.get("transports")
+            if transports is not None and (not transports or not set(transports) <= set(TRANSPORTS)):
+                raise ValueError(f"{cam['id']}: transports must be a non-empty list of tcp and udp")
             self.cameras[cam["id"]] = cam
         self._lock = threading.Lock()
         self._media = {}  # GstRTSPMedia -> camera id, for stop-camera
@@ -478,8 +745,15 @@ class Simulator:
             clip_key = (cam["clip"], cam["codec"]) + (("no-inband-sps",) if strip else ())
             if clip_key not in clips:
                 clips[clip_key] = Clip(cam["clip"], cam["codec"], strip)
-                emit("clip-loaded", clip=cam["clip"], accessUnits=len(clips[clip_key].buffers),
-                     bytes=clips[clip_key].bytes, caps=clips[clip_key].caps)
+                clip = clips[clip_key]
+                # reorderFrames only with B-frames, so the event is as before without them.
+                reorder = {"reorderFrames": clip.reorder} if clip.reorder else {}
+                emit("clip-loaded", clip=cam["clip"], accessUnits=len(clip.buffers),
+                     bytes=clip.bytes, caps=clip.caps, **reorder)
+            if cam.get("bframes") and not clips[clip_key].reorder:
+                # The Node side encoded it with B-frames: serving it in order would hide a broken clip.
+                raise ValueError(
+                    f"{cam['id']}: bframes {cam['bframes']}, but {cam['clip']} is in display order")
             feeder_key = clip_key + (int(cam["fps"]),)
             if feeder_key not in feeders:
                 feeders[feeder_key] = Feeder(clips[clip_key], int(cam["fps"]))
@@ -505,7 +779,7 @@ class Simulator:
             cam_roles[cam_id] = roles[cred]
             methods[cam_id] = (GstRtsp.RTSPAuthMethod.BASIC if method == "basic"
                                else GstRtsp.RTSPAuthMethod.DIGEST)
-        auth = MountAuth(methods)
+        auth = MountAuth(methods, cam_roles)
         anonymous = GstRtspServer.RTSPToken()
         anonymous.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, ANONYMOUS_ROLE)
         auth.set_default_token(anonymous)

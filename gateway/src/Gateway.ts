@@ -14,6 +14,7 @@ import { createMetrics } from './http/metrics.js';
 import type { Logger } from './log.js';
 import { WorkerPool } from './media/WorkerPool.js';
 import { OpsHistory } from './ops/OpsHistory.js';
+import { HealthChecks } from './streams/HealthChecks.js';
 import { StreamRegistry } from './streams/StreamRegistry.js';
 import { Capacity } from './viewing/Capacity.js';
 import { ViewingService } from './viewing/ViewingService.js';
@@ -128,6 +129,14 @@ export class Gateway {
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : config.server.port;
       streams.startAlwaysOn();
+      // Cameras nobody watches are checked on a schedule (closed first, before the streams).
+      const health = new HealthChecks({
+        targets: () => streams.variants(),
+        intervalMs: config.health.checkIntervalSec * 1000,
+        logger,
+      });
+      undo.add(() => health.close());
+      health.start();
       logger.info({ port, cameras: opts.cameras.length }, 'gateway listening');
       return new Gateway(pool, streams, signaling, viewing, verifier, metrics, app, port, logger, undo);
     } catch (err) {

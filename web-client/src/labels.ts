@@ -72,3 +72,19 @@ export function errorText(code: string, fallback?: string, reason?: string | nul
 
 export const CITY = 'Kota Palembang';
 export const ORG = 'Command Center Kominfo';
+
+/**
+ * Since when, in words and Command Center time (WIB, as the wall's clock): "sejak 08.14" today,
+ * "sejak kemarin 22.10", "sejak 3 Des 22.10" before that.
+ */
+export function sinceText(at: string | number | Date, now: Date = new Date()): string {
+  const t = new Date(at);
+  if (Number.isNaN(t.getTime())) return '';
+  const timeZone = 'Asia/Jakarta';
+  const day = (d: Date) => d.toLocaleDateString('en-CA', { timeZone });
+  const time = t.toLocaleTimeString('id-ID', { hour: '2-digit', minute: '2-digit', timeZone });
+  if (day(t) === day(now)) return `sejak ${time}`;
+  // WIB has no daylight saving: a day is 24 hours.
+  if (day(t) === day(new Date(now.getTime() - 86_400_000))) return `sejak kemarin ${time}`;
+  return `sejak ${t.toLocaleDateString('id-ID', { day: 'numeric', month: 'short', timeZone })} ${time}`;
+}

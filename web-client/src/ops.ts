@@ -1,5 +1,9 @@
 // Operators' page: node capacity, per-worker load and per-stream viewers and bitrate, drawn from
-// GET /api/ops (the gateway keeps the last 15 minutes, sampled every 10 s) and refreshed live.
+// GET /api/ops (the gateway keeps the last 15 minutes, sampled every 10 s) and refreshed live; and
+// the cameras that do not answer, watched or not, with why and since when (GET /api/streams).
+import type { HealthStatus } from '../../gateway/src/http/app.js';
+import { HEALTH_LABEL, sinceText } from './labels.js';
+
 interface Sample {
   t: number;
   capacityUsed: number;
@@ -13,6 +17,13 @@ interface Ops {
   workers: { index: number; state: string; restarts: number }[];
   intervalMs: number;
   history: Sample[];
+}
+
+interface StreamStatus {
+  id: string;
+  name: string;
+  kecamatan?: string;
+  variants: { name: string; health?: HealthStatus }[];
 }
 
 const COLORS = ['#4fc3f7', '#ffb74d', '#81c784', '#e57373', '#ba68c8', '#fff176', '#4db6ac', '#f06292'];
@@ -129,7 +140,66 @@ function render(ops: Ops): void {
   );
 }
 
+/** The section listing cameras that are down, made here (first in the page) so ops.html stays as it is. */
+function downSection(): { count: HTMLElement; body: HTMLElement; none: HTMLElement } {
+  if (!document.getElementById('s-down')) {
+    const sec = document.createElement('section');
+    sec.id = 's-down';
+    sec.setAttribute('aria-labelledby', 'h-down');
+    sec.style.gridColumn = '1 / -1';
+    sec.innerHTML =
+      '<h2 id="h-down">Kamera offline <b class="big" id="k-down">–</b></h2>' +
+      '<p id="n-down" hidden>Semua kamera menjawab.</p>' +
+      '<table><thead><tr><th>Kamera</th><th>Varian</th><th>Status</th><th>Sebab</th><th>Sejak</th><th>Kontak terakhir</th></tr></thead>' +
+      '<tbody id="t-down"></tbody></table>';
+    document.querySelector('main')?.prepend(sec);
+  }
+  return { count: $('k-down'), body: $('t-down'), none: $('n-down') };
+}
+
+function renderDown(streams: StreamStatus[]): void {
+  const rows = streams
+    .flatMap((s) => s.variants.map((v) => ({ s, v: v.name, h: v.health })))
+    .filter(
+      (r): r is { s: StreamStatus; v: string; h: HealthStatus } =>
+        r.h?.state === 'down' || r.h?.state === 'unauthorized',
+    )
+    // The longest dead first.
+    .sort((a, b) => a.h.since.localeCompare(b.h.since) || a.s.id.localeCompare(b.s.id));
+  const { count, body, none } = downSection();
+  count.textContent = String(new Set(rows.map((r) => r.s.id)).size);
+  none.hidden = rows.length > 0;
+  body.replaceChildren(
+    ...rows.map(({ s, v, h }) => {
+      const tr = document.createElement('tr');
+      tr.dataset['stream'] = s.id;
+      tr.dataset['state'] = h.state;
+      const cells = [
+        `${s.name} (${s.id})`,
+        v,
+        HEALTH_LABEL[h.state],
+        h.reason ?? '',
+        sinceText(h.since),
+        h.lastContactAt ? sinceText(h.lastContactAt).replace(/^sejak /, '') : 'belum sejak gateway mulai',
+      ];
+      for (const text of cells) {
+        const td = document.createElement('td');
+        td.textContent = text;
+        tr.append(td);
+      }
+      return tr;
+    }),
+  );
+}
+
+async function refreshDown(): Promise<void> {
+  const res = await fetch('/api/streams', { headers: { authorization: `Bearer ${token}` } });
+  if (!res.ok) return; // /api/ops says why in the error line
+  renderDown(((await res.json()) as { streams: StreamStatus[] }).streams);
+}
+
 async function refresh(): Promise<void> {
+  void refreshDown().catch(() => {});
   const res = await fetch('/api/ops', { headers: { authorization: `Bearer ${token}` } });
   const body = await res.json();
   if (!res.ok) {

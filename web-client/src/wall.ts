@@ -3,11 +3,14 @@
 // camera has one; a tile that leaves the screen closes its consumers after a short grace period, so
 // 107 tiles never means 107 streams. A click (or Enter) opens the tile fullscreen on `main`: the sub
 // picture stays up until main's first frame is rendered, then they swap, without a black gap.
+// Which cameras are offline comes from the gateway (GET /api/streams, every 10 s: its health checks
+// reach every camera, watched or not), not from the tiles this browser happened to play.
 
+import type { HealthStatus } from '../../gateway/src/http/app.js';
 import { emblem, h, icon, normalise, takeToken } from './dom.js';
 import { GatewayClient, type GatewayError, latencyParam, type StreamSummary, type Variant } from './GatewayClient.js';
 import { LivePlayer, type PlayerState } from './LivePlayer.js';
-import { CITY, errorText, ORG, STATE_LABEL, stateTone } from './labels.js';
+import { CITY, errorText, HEALTH_LABEL, ORG, STATE_LABEL, sinceText, stateTone } from './labels.js';
 import { STAGE_CSS, Stage } from './stage.js';
 import { groupByKecamatan, OTHER } from './streams.js';
 
@@ -20,6 +23,18 @@ const FOCUS_GRACE_MS = 15_000;
  * audio takes two. A bigger wall (a 4K screen shows more) opens another connection.
  */
 export const TILES_PER_CONNECTION = 30;
+/** How often the wall asks the gateway which cameras answer. */
+export const HEALTH_POLL_MS = 10_000;
+
+/** Player states the gateway's "camera down" overrides: the tile shows why instead of a retry spinner. */
+const DOWN_OVERRIDES: ReadonlySet<PlayerState> = new Set([
+  'idle',
+  'stopped',
+  'connecting',
+  'starting',
+  'offline',
+  'error',
+]);
 
 interface TileSnapshot {
   id: string;
@@ -29,6 +44,10 @@ interface TileSnapshot {
   state: PlayerState;
   variant: Variant | null;
   framesDecoded: number;
+  /** The camera's health as the gateway last said (null: not known yet). */
+  health: HealthStatus['state'] | null;
+  /** Counted in the wall's offline count. */
+  offline: boolean;
 }
 
 export interface WallSnapshot {
@@ -36,6 +55,10 @@ export interface WallSnapshot {
   connection: string;
   /** signaling connections the wall holds */
   connections: number;
+  /** The offline count shown in the header. */
+  offline: number;
+  /** When the gateway last answered the health poll (ms since epoch; 0: not yet). */
+  healthAt: number;
   tiles: TileSnapshot[];
   focus: {
     stream: string;
@@ -71,6 +94,8 @@ class Tile {
   readonly msg: HTMLDivElement;
   intersecting = false;
   filteredOut = false;
+  /** What the tile last showed of the gateway's health (redrawn only when that changes). */
+  #healthShown = '';
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
@@ -124,22 +149,63 @@ class Tile {
     return this.s.variants.includes('sub') ? 'sub' : 'main';
   }
 
+  /** The gateway's word on this tile's camera: the variant it plays, else main. */
+  get health(): HealthStatus | undefined {
+    const own = this.wall.healthOf(this.s.id, this.variant);
+    return own && own.state !== 'unknown' ? own : (this.wall.healthOf(this.s.id, 'main') ?? own);
+  }
+
+  /** The gateway says the camera does not answer (or rejects the gateway's password). */
+  get cameraDown(): boolean {
+    const h = this.health?.state;
+    return h === 'down' || h === 'unauthorized';
+  }
+
   get state(): PlayerState {
     const p = this.player.state;
-    if (p === 'idle' || p === 'stopped') return this.s.state === 'error' ? 'offline' : 'idle';
+    if (this.cameraDown && DOWN_OVERRIDES.has(p)) return 'offline';
+    if (p === 'idle' || p === 'stopped') {
+      // Until the gateway's first health answer, the state the stream list had.
+      const failed = this.s.state === 'error' || this.s.state === 'unauthorized';
+      return !this.wall.healthAt && failed ? 'offline' : 'idle';
+    }
     return p;
+  }
+
+  /** Counted as offline: the gateway says so, or this tile just found out. */
+  get offline(): boolean {
+    return this.state === 'offline';
+  }
+
+  /** "Kamera offline · sejak 08.14", "Kata sandi kamera ditolak · sejak kemarin 22.10". */
+  get offlineText(): string {
+    const h = this.health;
+    if (!h || !this.cameraDown) return STATE_LABEL.offline;
+    const since = sinceText(h.since);
+    return since ? `${HEALTH_LABEL[h.state]} · ${since}` : HEALTH_LABEL[h.state];
+  }
+
+  /** A new health answer: redraws the tile if what it says changed (or the day did: "kemarin"). */
+  healthUpdated(): void {
+    const h = this.health;
+    const shown = h ? `${h.state} ${sinceText(h.since)}` : '';
+    if (shown === this.#healthShown) return;
+    this.#healthShown = shown;
+    this.render();
   }
 
   render(): void {
     const st = this.state;
     const tone = stateTone(st);
     this.el.dataset['state'] = st;
+    this.el.dataset['health'] = this.health?.state ?? 'unknown';
     this.badge.dataset['tone'] = tone;
     (this.badge.lastElementChild as HTMLElement).textContent =
       st === 'offline' ? 'Offline' : st === 'idle' ? 'Siaga' : tone === 'starting' ? 'Memulai…' : STATE_LABEL[st];
+    const words = st === 'offline' ? this.offlineText : STATE_LABEL[st];
     this.hit.setAttribute(
       'aria-label',
-      `${this.s.name}${this.s.kecamatan ? `, Kecamatan ${this.s.kecamatan}` : ''}: ${STATE_LABEL[st]}. Buka layar penuh.`,
+      `${this.s.name}${this.s.kecamatan ? `, Kecamatan ${this.s.kecamatan}` : ''}: ${words}. Buka layar penuh.`,
     );
     const busy = tone === 'starting' && st !== 'stalled';
     this.msg.replaceChildren(
@@ -149,8 +215,11 @@ class Tile {
           ? h(
               'div',
               { class: 'tile-off' },
-              icon(st === 'forbidden' ? 'lock' : 'offline', 22),
-              h('span', {}, STATE_LABEL[st]),
+              icon(
+                st === 'forbidden' || (st === 'offline' && this.health?.state === 'unauthorized') ? 'lock' : 'offline',
+                22,
+              ),
+              h('span', {}, words),
             )
           : '',
     );
@@ -194,6 +263,8 @@ class Tile {
       state: this.state,
       variant: this.player.watch?.variant ?? null,
       framesDecoded: this.player.probe.framesDecoded,
+      health: this.health?.state ?? null,
+      offline: this.offline,
     };
   }
 }
@@ -207,6 +278,10 @@ class Wall {
   paused = false;
   ready = false;
   streams: StreamSummary[] = [];
+  /** The gateway's health of every variant ('<stream>/<variant>'), and when it last said. */
+  readonly #health = new Map<string, HealthStatus>();
+  healthAt = 0;
+  #healthTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #io: IntersectionObserver;
   readonly #counts = h('div', { class: 'counts', role: 'status', 'aria-live': 'polite' });
   readonly #board = h('div', { class: 'board', id: 'board' });
@@ -419,6 +494,32 @@ class Wall {
     for (const t of this.tiles.values()) this.#io.observe(t.el);
     this.ready = true;
     this.renderCounts();
+    void this.#pollHealth();
+  }
+
+  healthOf(stream: string, variant: Variant): HealthStatus | undefined {
+    return this.#health.get(`${stream}/${variant}`);
+  }
+
+  /** Asks the gateway how every camera is, now and then every HEALTH_POLL_MS; a failed ask keeps the last answer. */
+  async #pollHealth(): Promise<void> {
+    clearTimeout(this.#healthTimer);
+    try {
+      const res = await fetch('/api/streams', { headers: { authorization: `Bearer ${this.token}` } });
+      if (res.ok) {
+        const body = (await res.json()) as {
+          streams: { id: string; variants: { name: Variant; health?: HealthStatus }[] }[];
+        };
+        this.#health.clear();
+        for (const s of body.streams)
+          for (const v of s.variants) if (v.health) this.#health.set(`${s.id}/${v.name}`, v.health);
+        this.healthAt = Date.now();
+        for (const t of this.tiles.values()) t.healthUpdated();
+      }
+    } catch {
+      // the gateway is unreachable: the connection state says so; the next poll tries again
+    }
+    this.#healthTimer = setTimeout(() => void this.#pollHealth(), HEALTH_POLL_MS);
   }
 
   #chip(district: string | null, label: string, n: number): HTMLButtonElement {
@@ -469,7 +570,8 @@ class Wall {
       this.#renderQueued = false;
       const all = [...this.tiles.values()];
       const live = all.filter((t) => t.state === 'live').length;
-      const off = all.filter((t) => t.state === 'offline' || t.state === 'error').length;
+      // Every camera the gateway knows to be down, on screen or not, and any this browser just found.
+      const off = all.filter((t) => t.offline).length;
       const conn = this.clients.some((c) => c.state === 'reconnecting') ? 'reconnecting' : this.client.state;
       this.#counts.replaceChildren(
         h('span', { class: 'pill live' }, h('i', { class: 'dot' }), h('b', {}, String(live)), ' langsung'),
@@ -574,6 +676,8 @@ class Wall {
       ready: this.ready,
       connection: this.client.state,
       connections: this.clients.length,
+      offline: [...this.tiles.values()].filter((t) => t.offline).length,
+      healthAt: this.healthAt,
       tiles: [...this.tiles.values()].map((t) => t.snapshot()),
       focus: f
         ? {

@@ -20,7 +20,7 @@ import type { Logger } from '../log.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
 import type { OpsHistory } from '../ops/OpsHistory.js';
 import type { StreamRegistry } from '../streams/StreamRegistry.js';
-import type { StreamVariant } from '../streams/StreamVariant.js';
+import type { CameraHealth, StreamVariant } from '../streams/StreamVariant.js';
 import type { Capacity } from '../viewing/Capacity.js';
 import { registerWebRoutes } from './webRoutes.js';
 
@@ -43,6 +43,19 @@ export interface AppDeps {
   server: HttpLimits;
   /** A connection was refused (over the per-address cap): counted, not logged (an attack would flood it). */
   onConnectionRefused: (reason: 'per_address_cap') => void;
+}
+
+/** A variant's `health` in GET /api/streams(/:id): times as ISO strings; `reason` and `checkedAt` for operators. */
+export interface HealthStatus {
+  state: CameraHealth['state'];
+  /** Why it is down or unauthorized, free of secrets (operators and admins only). */
+  reason?: string | null;
+  /** When `state` last changed. */
+  since: string;
+  /** When the camera last answered as it should; null: not since the gateway started. */
+  lastContactAt: string | null;
+  /** When it was last contacted at all, by the ingest or a check (operators and admins only). */
+  checkedAt?: string | null;
 }
 
 export type HttpLimits = Pick<
@@ -170,6 +183,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     name: v.opts.variant,
     state: v.state,
     viewers: v.viewers,
+    health: healthStatus(v.health, withStats),
     ...(withStats
       ? {
           lastError: v.lastError ?? null,
@@ -182,6 +196,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           originWorker: v.origin.index,
         }
       : {}),
+  });
+  /** Whether the camera answers, with or without viewers; why (operator detail) only with stats. */
+  const healthStatus = (h: CameraHealth, withReason: boolean): HealthStatus => ({
+    state: h.state,
+    ...(withReason ? { reason: h.reason ?? null } : {}),
+    since: new Date(h.since).toISOString(),
+    lastContactAt: h.lastContactAt ? new Date(h.lastContactAt).toISOString() : null,
+    ...(withReason ? { checkedAt: h.checkedAt ? new Date(h.checkedAt).toISOString() : null } : {}),
   });
   const streamStatus = (id: string, claims: Claims) => {
     const s = deps.streams.list().find((x) => x.id === id);

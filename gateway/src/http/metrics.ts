@@ -6,6 +6,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SignalingObserverEvents } from '../../../signaling/src/SignalingServer.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
 import type { StreamRegistry } from '../streams/StreamRegistry.js';
+import type { StreamVariant } from '../streams/StreamVariant.js';
 import type { Capacity } from '../viewing/Capacity.js';
 import type { ViewingObserverEvents } from '../viewing/ViewingService.js';
 
@@ -21,11 +22,17 @@ export interface MetricsSources {
   connections: () => number;
 }
 
-const STATES = ['idle', 'starting', 'live', 'stalled', 'error'] as const;
+const STATES = ['idle', 'starting', 'live', 'stalled', 'error', 'unauthorized'] as const;
+const HEALTH_STATES = ['unknown', 'up', 'down', 'unauthorized'] as const;
 
 export function createMetrics(src: MetricsSources): Registry {
   const registry = new Registry();
   const variants = () => src.streams.variants();
+  /** `fn` for every variant, now and when one is added (a camera added to the config). */
+  const eachVariant = (fn: (v: StreamVariant) => void) => {
+    for (const v of variants()) fn(v);
+    src.streams.observer.on('variantAdded', fn);
+  };
   const labels = (v: { opts: { streamId: string; variant: string } }) => ({
     stream: v.opts.streamId,
     variant: v.opts.variant,
@@ -92,13 +99,63 @@ export function createMetrics(src: MetricsSources): Registry {
       for (const v of variants()) for (const s of STATES) this.set({ ...labels(v), state: s }, v.state === s ? 1 : 0);
     },
   });
+  // Camera health, with or without viewers (the ingest while it runs, else the scheduled checks).
+  // Not yet known (just started, or its settings changed) is no sample of cctv_camera_up: a 0 would
+  // count a camera nobody has asked yet as down; cctv_camera_health_state{state="unknown"} says it.
+  new Gauge({
+    name: 'cctv_camera_up',
+    help: 'Whether the camera answers: 1 up, 0 down or password rejected; no sample until known',
+    labelNames: ['stream', 'variant'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const v of variants()) {
+        const { state } = v.health;
+        if (state !== 'unknown') this.set(labels(v), state === 'up' ? 1 : 0);
+      }
+    },
+  });
+  new Gauge({
+    name: 'cctv_camera_health_state',
+    help: 'Health of a camera variant (1 for the current state: unknown, up, down, unauthorized)',
+    labelNames: ['stream', 'variant', 'state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const v of variants())
+        for (const s of HEALTH_STATES) this.set({ ...labels(v), state: s }, v.health.state === s ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'cctv_camera_health_since_timestamp_seconds',
+    help: "When the camera's health state last changed (unix seconds)",
+    labelNames: ['stream', 'variant'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const v of variants()) this.set(labels(v), v.health.since / 1000);
+    },
+  });
+  new Gauge({
+    name: 'cctv_camera_last_contact_timestamp_seconds',
+    help: 'When the camera last answered as it should (unix seconds); no sample if not since the gateway started',
+    labelNames: ['stream', 'variant'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const v of variants()) {
+        const at = v.health.lastContactAt;
+        if (at) this.set(labels(v), at / 1000);
+      }
+    },
+  });
   const restarts = new Counter({
     name: 'cctv_ingest_restarts_total',
     help: 'FFmpeg restarts by reason',
     labelNames: ['stream', 'variant', 'reason'],
     registers: [registry],
   });
-  for (const v of variants()) v.on('restart', (reason) => restarts.inc({ ...labels(v), reason }));
+  eachVariant((v) => v.on('restart', (reason) => restarts.inc({ ...labels(v), reason })));
   const ttff = new Histogram({
     name: 'cctv_time_to_first_frame_seconds',
     help: 'Consume request to first decoded frame, as viewers report it',
@@ -174,7 +231,7 @@ export function createMetrics(src: MetricsSources): Registry {
     labelNames: ['stream', 'variant'],
     registers: [registry],
   });
-  for (const v of variants()) v.on('rehomed', () => rehomes.inc(labels(v)));
+  eachVariant((v) => v.on('rehomed', () => rehomes.inc(labels(v))));
 
   new Gauge({
     name: 'cctv_config_rejected_cameras',

@@ -193,7 +193,7 @@ export const ConfigSchema = T.Object(
           minimum: 1,
           default: 120,
           description:
-            'each camera nobody watches is checked (RTSP DESCRIBE) once per interval, spread over it; 0 checks are never sooner than its password backoff',
+            'each camera nobody watches is checked (one RTSP DESCRIBE) once per interval, spread over it; a camera that rejected the password is not checked before its backoff',
         }),
       },
       { additionalProperties: false, default: {} },

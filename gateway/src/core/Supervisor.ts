@@ -129,7 +129,7 @@ export class Supervisor<R extends string> extends EventEmitter<SupervisorEvents<
       try {
         run = await this.opts.run();
         this.#current = run;
-        this.#runningSince = startedAt;
+        this.#runningSince = Date.now(); // after the start (e.g. a slow DESCRIBE) has finished
         this.#setState('running');
         this.emit('started', run);
         if (this.#stopReason !== undefined) {

@@ -63,6 +63,8 @@ interface Input {
 }
 
 const MAX_LOG_LINES_PER_RUN = 20;
+const KEYFRAME_ASK_MS = 100;
+const KEYFRAME_ASK_MIN_MS = 400;
 const STOP_GRACE_MS = 2000;
 
 /** The two sockets FFmpeg sends one track to; each packet goes on through the forwarder. */
@@ -73,13 +75,18 @@ class Receiver {
     forwarder: RtpForwarder,
   ) {
     rtp.on('message', (msg) => {
-      if (isRtp(msg, 0, msg.length)) forwarder.forward(msg, 0, msg.length, performance.now());
+      if (!isRtp(msg, 0, msg.length)) return;
+      this.packets++;
+      forwarder.forward(msg, 0, msg.length, performance.now());
     });
     rtcp.on('message', (msg) => {
       const sr = findSenderReport(msg, 0, msg.length);
       if (sr) forwarder.senderReport(sr);
     });
   }
+
+  /** RTP packets FFmpeg has sent here. */
+  packets = 0;
 
   static async open(forwarder: RtpForwarder): Promise<Receiver> {
     const [rtp, rtcp] = await reserveUdpPair();
@@ -184,6 +191,19 @@ export class FfmpegSource implements IngestSource {
   async run(): Promise<Run<RestartReason>> {
     const ffmpeg = this.#spawn();
     const session = await this.input.relay.run();
+    // FFmpeg listens only some 100 ms after it starts, so the keyframe the relay asked for on its
+    // first packet may come before: ask again (once a second) until FFmpeg sends video, instead of
+    // waiting for the camera's next keyframe (seconds on a long GOP).
+    const video = this.receivers.video;
+    const before = video.packets;
+    const asking = setInterval(() => {
+      if (video.packets > before) clearInterval(asking);
+      else {
+        this.input.relay.requestKeyframe(KEYFRAME_ASK_MIN_MS);
+      }
+    }, KEYFRAME_ASK_MS);
+    asking.unref();
+    void Promise.race([ffmpeg.ended, session.ended]).then(() => clearInterval(asking));
     // The pair ends together: the first to end says why, the other is stopped.
     const ended = Promise.race([ffmpeg.ended, session.ended]).then(async (end) => {
       await Promise.all([ffmpeg.stop(end.reason), session.stop(end.reason)]);

@@ -326,6 +326,8 @@ class Feeder:
     so they go out of order like a real camera's. Audio follows presentation time.
     """
 
+    STARTS_AT_KEYFRAME = True
+
     def __init__(self, clip, fps):
         self.clip = clip
         self.caps = clip.caps if clip is not None else None
@@ -393,7 +395,9 @@ class Feeder:
             if appsrc.get_current_level_buffers() > MAX_BACKLOG:
                 now_started = False  # not draining: resume at a keyframe once it does
             else:
-                now_started = started or key  # a new viewer starts at a keyframe
+                # A clip camera starts a new viewer at a keyframe; a live encoder sends what it
+                # encodes next (a new RTSP session gets P-frames until an IDR, as real cameras do).
+                now_started = started or key or not self.STARTS_AT_KEYFRAME
                 if now_started:
                     # Shared buffer: GStreamer copies on write, the payload never.
                     appsrc.push_buffer(buf)
@@ -442,6 +446,7 @@ class ClockFeeder(Feeder):
     """
 
     PROFILES = {"baseline": "constrained-baseline", "main": "main", "high": "high"}
+    STARTS_AT_KEYFRAME = False
 
     def __init__(self, width, height, fps, gop, bitrate_kbps, profile):
         super().__init__(None, fps)

@@ -1,4 +1,5 @@
 // All configured cameras and their variants; where each one's Producer lives.
+import { EventEmitter } from 'node:events';
 import type { CameraConfig, Config } from '../../../config/schema.js';
 import { GatewayError } from '../../../signaling/src/errors.js';
 import type { Logger } from '../log.js';
@@ -20,6 +21,8 @@ export interface Reconfigured {
 }
 
 export class StreamRegistry {
+  /** Variants made after start (a camera added by reconfigure()), for whoever counts their events. */
+  readonly observer = new EventEmitter<{ variantAdded: [StreamVariant] }>();
   readonly #cameras = new Map<string, CameraConfig>();
   readonly #variants = new Map<string, StreamVariant>();
   #placed = 0;
@@ -55,6 +58,7 @@ export class StreamRegistry {
       });
       this.#variants.set(sv.id, sv);
       made.push(sv);
+      this.observer.emit('variantAdded', sv);
     }
     return made;
   }

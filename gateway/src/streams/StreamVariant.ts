@@ -567,14 +567,15 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
           userAgent: 'cctv-gateway',
         });
         d.conn.close();
-        if (this.ingestRunning) return;
+        if (this.ingestRunning || this.#closed) return;
+        this.#authRejections = 0;
         this.#contact();
         if (this.#state === 'error' || this.#state === 'unauthorized') {
           this.#lastError = undefined;
           this.#setState('idle');
         }
       } catch (err) {
-        if (this.ingestRunning) return;
+        if (this.ingestRunning || this.#closed) return;
         const msg = redact((err as Error).message, urlSecrets(this.opts.source.url));
         if (failureOf(err) === 'auth') this.#unauthorized(msg);
         else this.#fail(`camera unreachable: ${msg}`);
@@ -603,7 +604,7 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     this.#health = {
       state,
       ...(reason ? { reason } : {}),
-      since: now,
+      since: h.state === state ? h.since : now, // a new reason for the same state keeps its since
       ...(h.lastContactAt ? { lastContactAt: h.lastContactAt } : {}),
       checkedAt: now,
     };

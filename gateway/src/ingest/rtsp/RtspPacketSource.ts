@@ -107,6 +107,8 @@ class Track {
   lastPliAt = 0;
   /** Video only: whether this session's first packet arrived, the last frame's timestamp, frames seen going back. */
   gotFirst = false;
+  /** The SSRC the camera's SETUP answer announced (-1: none), so a keyframe can be asked before the first packet. */
+  announcedSsrc = -1;
   frameTs = -1;
   reordered = 0;
   readonly h264: H264State | undefined;
@@ -193,6 +195,11 @@ export class RtspPacketSource implements IngestSource {
     return { videoSeq: this.#video.forwarder.rewriter.lastSeq, inserted: h?.inserted ?? 0, split: h?.split ?? 0 };
   }
 
+  /** Asks the camera for a keyframe now (at most once per `minIntervalMs`), e.g. until FFmpeg has one. */
+  requestKeyframe(minIntervalMs = PLI_MIN_INTERVAL_MS): void {
+    this.#requestKeyframe(this.#video, minIntervalMs);
+  }
+
   /** One RTSP session: DESCRIBE (or the probe's), SETUP, PLAY; `ended` settles when it ends. */
   async run(): Promise<Run<RestartReason>> {
     const s = new Session();
@@ -271,6 +278,9 @@ export class RtspPacketSource implements IngestSource {
     await conn.request('PLAY', s.playUrl, { Session: s.id, Range: 'npt=0.000-' });
     if (s.ended) return;
     s.playingAt = Date.now();
+    // A camera that announced its SSRC is asked for a keyframe at once (others on their first packet):
+    // some send nothing to a new session before their next one, seconds away on a long GOP.
+    if (this.#video.announcedSsrc >= 0) this.#requestKeyframe(this.#video);
     // Keep the session alive well before the camera's timeout (RTCP alone does not do it for all).
     const every = Math.max(1000, Math.min(timeoutSec * 500, (timeoutSec - 5) * 1000));
     s.keepAlive = setInterval(() => void this.#keepAlive(s), every);
@@ -328,6 +338,7 @@ export class RtspPacketSource implements IngestSource {
       timeoutSec = session.timeoutSec;
       const reply = parseTransport(res.headers.get('transport')?.[0]);
       t.inPt = pt;
+      t.announcedSsrc = reply.ssrc ?? -1;
       if (s.transport === 'tcp') {
         const [a, b] = reply.interleaved ?? [channel, channel + 1];
         t.rtpChannel = a;
@@ -564,14 +575,18 @@ export class RtspPacketSource implements IngestSource {
     }
   }
 
-  #requestKeyframe(t: Track): void {
+  #requestKeyframe(t: Track, minIntervalMs = PLI_MIN_INTERVAL_MS): void {
     const s = this.#session;
     const now = Date.now();
-    if (!s || s.ended || !t.active || t.stats.ssrc < 0 || now - t.lastPliAt < PLI_MIN_INTERVAL_MS) return;
+    const ssrc = t.stats.ssrc >= 0 ? t.stats.ssrc : t.announcedSsrc;
+    if (!s || s.ended || !t.active || ssrc < 0 || now - t.lastPliAt < minIntervalMs) {
+      return;
+    }
     t.lastPliAt = now;
     const pli = Buffer.allocUnsafe(12);
-    writePli(pli, this.#reporterSsrc, t.stats.ssrc);
+    writePli(pli, this.#reporterSsrc, ssrc);
     this.#sendRtcpToCamera(s, t, pli, 12);
+    this.#log.debug({ kind: t.kind, transport: s.transport }, 'keyframe requested from the camera (RTCP PLI)');
   }
 
   #sendRtcpToCamera(s: Session, t: Track, buf: Buffer, len: number): void {

@@ -202,9 +202,19 @@ describe('real camera behaviours', () => {
     await sleep(1500);
     const t0 = Date.now();
     await sim.stopCamera('dies');
-    await waitFor('offline on the page', async () => (await probe(page)).state === 'offline', 5000, 50);
+    const shown = () =>
+      page.evaluate(() => {
+        const msg = document.querySelector('.stage-msg') as HTMLElement | null;
+        return msg && !msg.hidden ? (msg.querySelector('strong')?.textContent ?? '') : '';
+      });
+    await waitFor('"Kamera offline" on the page', async () => (await shown()) === 'Kamera offline', 5000, 50).catch(
+      async (e) => {
+        console.log('page state', (await probe(page)).state, JSON.stringify(await shown()));
+        throw e;
+      },
+    );
     const ms = Date.now() - t0;
-    await page.locator('.stage-msg:not([hidden]) strong', { hasText: 'Kamera offline' }).waitFor({ timeout: 1000 });
+    expect((await probe(page)).state).toBe('offline');
     console.log(`dies: "Kamera offline" ${ms} ms after the camera died`);
     // While it is down the API never flips back to live, and reports no bitrate.
     const seen = new Set<string>();

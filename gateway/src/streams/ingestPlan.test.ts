@@ -91,7 +91,7 @@ describe('decideFfmpeg', () => {
       audio: { codec: 'aac' },
     });
     expect(cameraMedia(planPacketIngest(sdp(...H264)), 0)).toEqual({
-      video: { codec: 'h264', profile: '42e01f', fps: 0 },
+      video: { codec: 'h264', profile: '42e01f', fps: 0, bframes: false },
     });
   });
   it('says why a camera cannot be shown', () => {

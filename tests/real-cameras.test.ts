@@ -127,6 +127,8 @@ describe('real camera behaviours', () => {
     const failed = sim.authLog('locked').filter((a) => !a.ok);
     console.log(`locked: ${failed.length} failed login(s) seen by the camera in 20 s with 21 viewers`);
     expect(failed).toHaveLength(1);
+    const metrics = await (await fetch(`${stack.base}/metrics`)).text();
+    expect(metrics).toMatch(/cctv_camera_logins_rejected_total\{stream="locked",variant="main"\} 1/);
     expect(variant('locked').state).toBe('unauthorized');
     expect(variant('locked').health).toMatchObject({ state: 'unauthorized', reason: 'password rejected' });
     // The next login is minutes away (default 300 s, doubling): at most 2 tries in 10 minutes.

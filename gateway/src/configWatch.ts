@@ -64,15 +64,31 @@ export function watchConfig(opts: ConfigWatchOptions): ConfigWatch {
       });
     return running;
   };
-  const onChange = (cur: fs.Stats, prev: fs.Stats) => {
-    if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size) void reload('file changed');
+  // The file as it was when the gateway loaded it: any later write counts (fs.watchFile would take
+  // its own first look later and miss a change made before it).
+  const stamp = (st: fs.Stats | undefined) => (st ? `${st.mtimeMs}:${st.size}:${st.ino}` : 'missing');
+  const statNow = () => {
+    try {
+      return fs.statSync(file);
+    } catch {
+      return undefined;
+    }
   };
-  fs.watchFile(file, { interval: opts.intervalMs ?? 2000, persistent: false }, onChange);
+  let seen = stamp(statNow());
+  const timer = setInterval(() => {
+    fs.stat(file, (err, st) => {
+      const now = stamp(err ? undefined : st);
+      if (now === seen || closed) return;
+      seen = now;
+      void reload('file changed');
+    });
+  }, opts.intervalMs ?? 2000);
+  timer.unref();
   return {
     reload,
     close: () => {
       closed = true;
-      fs.unwatchFile(file, onChange);
+      clearInterval(timer);
     },
   };
 }

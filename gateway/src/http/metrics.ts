@@ -156,6 +156,13 @@ export function createMetrics(src: MetricsSources): Registry {
     registers: [registry],
   });
   eachVariant((v) => v.on('restart', (reason) => restarts.inc({ ...labels(v), reason })));
+  const loginsRejected = new Counter({
+    name: 'cctv_camera_logins_rejected_total',
+    help: 'logins the camera refused (RTSP 401/403); each is followed by a minutes-long backoff',
+    labelNames: ['stream', 'variant'],
+    registers: [registry],
+  });
+  eachVariant((v) => v.on('loginRejected', () => loginsRejected.inc(labels(v))));
   const ttff = new Histogram({
     name: 'cctv_time_to_first_frame_seconds',
     help: 'Consume request to first decoded frame, as viewers report it',

@@ -65,6 +65,8 @@ export interface CameraHealth {
 export interface StreamVariantEvents {
   state: [StreamState, string | undefined];
   health: [CameraHealth];
+  /** The camera refused the gateway's login (401/403). */
+  loginRejected: [];
   restart: [RestartReason];
   /** The Producers were rebuilt on another worker (their old one died). */
   rehomed: [{ from: number; to: number; ms: number }];
@@ -481,6 +483,7 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     const waitSec = Math.min(authRetryMaxSec, authRetryInitialSec * 2 ** this.#authRejections);
     this.#authRejections++;
     this.#authRetryAt = Date.now() + waitSec * 1000;
+    this.emit('loginRejected');
     const first = this.#state !== 'unauthorized';
     this.logger[first ? 'warn' : 'debug'](
       { camera: this.opts.streamId, error: message, rejections: this.#authRejections, nextLoginInSec: waitSec },

@@ -3,29 +3,7 @@ import { urlSecrets } from '../gateway/src/ingest/secrets.js';
 import { checkCameraUrlTemplate, parseCameraUrl } from './cameraUrl.js';
 
 /** Characters with a meaning in URLs, and non-ASCII. */
-const SPECIALS = [
-  '@',
-  ':',
-  '/',
-  '?',
-  '#',
-  '[',
-  ']',
-  '%',
-  '!',
-  '$',
-  '&',
-  "'",
-  '(',
-  ')',
-  '*',
-  '+',
-  ',',
-  ';',
-  '=',
-  ' ',
-  'é',
-];
+const SPECIALS = [..."@:/?#[]%!$&'()*+,;= é"]; // every URL-special character, and non-ASCII
 /** Those RFC 3986 lets stand raw in a password: written raw, the URL is valid and means the same. */
 const RAW_OK = new Set([':', '!', '$', '&', "'", '(', ')', '*', '+', ',', ';', '=']);
 /** One password per special character (twice, between letters), and a few with all of them. */

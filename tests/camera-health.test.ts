@@ -1,14 +1,3 @@
-// Camera health with nobody watching: 20 office cameras on the real simulator, 3 of them dead in three
-// ways cameras die (nothing listens on the port: the camera's RTSP service is gone; a mount the camera
-// no longer serves (404): stopped with sim.stopCamera before the gateway started, "dead since last
-// night"; a camera that accepts the connection and never answers: hung firmware). With a 4 s check
-// interval, within one interval (plus the connect timeout of the hung one) cctv_camera_up is 0 for
-// exactly those 3 and 1 for the other 17, no live camera is ever reported down, /api/streams gives
-// the reason (operators) and since when (everyone), and the wall in Chromium says "3 offline" whichever
-// tiles are on screen. The stopped camera comes back: up again within an interval, on the wall too.
-// And a camera that rejects the gateway's password: 'unauthorized' in words, and logged in to once,
-// not once per check (cameras lock accounts).
-import net, { type AddressInfo } from 'node:net';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HealthStatus } from '../gateway/src/http/app.js';
@@ -16,6 +5,7 @@ import { CameraSimulator } from '../gateway/src/sim/CameraSimulator.js';
 import { HEALTH_LABEL, sinceText } from '../web-client/src/labels.js';
 import type { WallSnapshot } from '../web-client/src/wall.js';
 import { type Browser, launchBrowser } from './support/browser.js';
+import { silentServer } from './support/silentServer.js';
 import { gatewayOnSim, type Stack, waitFor } from './support/stack.js';
 
 const INTERVAL_SEC = 4;
@@ -33,23 +23,6 @@ let browser: Browser | undefined;
 let hung: { port: number; close(): void };
 let startedAt = 0;
 let failedLogins = 0;
-
-/** A TCP server that accepts connections and never says a word: a camera whose firmware hangs. */
-async function silentCamera(): Promise<{ port: number; close(): void }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      server.close();
-    },
-  };
-}
 
 /** cctv_camera_up by stream (main variant), from one scrape. */
 async function cameraUp(): Promise<{ up: Map<string, number>; text: string }> {
@@ -74,7 +47,7 @@ async function streams(token: string): Promise<Map<string, VariantStatus>> {
 }
 
 beforeAll(async () => {
-  hung = await silentCamera();
+  hung = await silentServer(); // a camera whose firmware hangs
   // One small clip for all (same settings and label: encoded once, cached).
   const clip = { profile: 'baseline' as const, width: 320, height: 180, fps: 15, gop: 15, bitrateKbps: 150 };
   sim = await CameraSimulator.start({

@@ -2,26 +2,14 @@
 // Redis that accepts and never answers is "not ready" within a second, and a gateway stops promptly
 // while a browser-like keep-alive connection has an answer in flight (the answer still arrives).
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentServer } from './support/silentServer.js';
 import { type Stack, startStack } from './support/stack.js';
 
-/** A TCP server that accepts connections and never says a word: a hung Redis. */
-async function silentServer(): Promise<{ url: string; close(): void }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      server.close();
-    },
-  };
+/** A hung Redis: accepts connections and never answers. */
+async function silentRedis(): Promise<{ url: string; close(): void }> {
+  const server = await silentServer();
+  return { url: `redis://127.0.0.1:${server.port}`, close: server.close };
 }
 
 /** GET over a keep-alive agent, as a browser does: status, Connection header, body. */
@@ -46,12 +34,12 @@ function get(url: string, agent: http.Agent): Promise<{ status: number; connecti
 }
 
 describe('readiness', () => {
-  let hung: Awaited<ReturnType<typeof silentServer>>;
+  let hung: Awaited<ReturnType<typeof silentRedis>>;
   let up: Stack;
   let down: Stack;
 
   beforeAll(async () => {
-    hung = await silentServer();
+    hung = await silentRedis();
     const cameras = [{ id: 'cam-r', profile: 'baseline' as const }];
     up = await startStack({ cameras, config: { redis: { url: 'redis://127.0.0.1:6379' } } });
     down = await startStack({ cameras, config: { redis: { url: hung.url } } });
@@ -82,12 +70,12 @@ describe('readiness', () => {
 });
 
 describe('shutdown', () => {
-  let hung: Awaited<ReturnType<typeof silentServer>>;
+  let hung: Awaited<ReturnType<typeof silentRedis>>;
   let gw: Stack;
 
   beforeAll(async () => {
     // Its own hung Redis, so the first /readyz really waits (later ones fail fast).
-    hung = await silentServer();
+    hung = await silentRedis();
     gw = await startStack({ cameras: [{ id: 'cam-s', profile: 'baseline' }], config: { redis: { url: hung.url } } });
   });
 

@@ -55,6 +55,8 @@ const STOPPING = new Set([...FATAL_CODES, 'E_FORBIDDEN_STREAM', 'E_NOT_FOUND', '
 
 export class LivePlayer extends EventTarget {
   readonly #reported = new Set<string>();
+  /** The gateway said the camera is down (streamState error/unauthorized) and not yet that it is live again. */
+  #cameraDown = false;
   readonly probe: PlayerProbe = {
     stream: null,
     variant: null,
@@ -116,8 +118,10 @@ export class LivePlayer extends EventTarget {
       client.on('streamState', (d) => {
         if (d['stream'] !== this.probe.stream || d['variant'] !== this.watch?.variant) return;
         const state = d['state'];
+        if (state === 'live') this.#cameraDown = false;
         if (state === 'stalled' && this.probe.state === 'live') this.#setState('stalled');
         else if (state === 'error' || state === 'unauthorized') {
+          this.#cameraDown = true;
           // The camera is down (or refuses the password), also while it was live: say so at once.
           // The consumers stay: when the camera is back its first frame makes the player live again.
           this.probe.error = 'E_STREAM_OFFLINE';
@@ -163,6 +167,7 @@ export class LivePlayer extends EventTarget {
   /** Plays `stream` (closing whatever played before). Resolves when consuming started or failed. */
   async play(stream: string, variant: Variant = 'main'): Promise<void> {
     this.#teardown();
+    this.#cameraDown = false;
     const session = ++this.#session;
     Object.assign(this.probe, {
       stream,
@@ -210,6 +215,7 @@ export class LivePlayer extends EventTarget {
     this.probe.requestedAt = this.watch?.requestedAt ?? null;
     const changed = this.video.srcObject !== media;
     if (changed) this.video.srcObject = media;
+    if (changed) this.#cameraDown = false; // consumed anew: its frames are the camera's
     this.video.play().catch(() => {});
     // New media (e.g. consumed again after a reconnect): live again with its first frame.
     if (changed || this.probe.state !== 'live') this.#setState('starting');
@@ -255,6 +261,8 @@ export class LivePlayer extends EventTarget {
     this.probe.framesDecoded++;
     this.lastFrameAt = performance.now();
     if (this.probe.firstFrameAt === null) this.probe.firstFrameAt = this.lastFrameAt;
+    // Frames still in the browser's buffer when the gateway said the camera is down are not it coming back.
+    if (this.#cameraDown) return;
     if (this.probe.state !== 'live') {
       // Tell the gateway how long this join took (its time-to-first-frame histogram).
       const video = w.consumers.find((c) => c.kind === 'video');

@@ -9,6 +9,7 @@
 // keeps numbers and timestamps running. stderr becomes structured, credential-free log lines.
 import type { ChildProcess } from 'node:child_process';
 import type dgram from 'node:dgram';
+import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
 import type { Run, RunEnd } from '../core/Supervisor.js';
@@ -60,11 +61,44 @@ interface Input {
   relay: RtspPacketSource;
   forwarders: RtpForwarder[];
   sdp: string;
+  /** The loopback port FFmpeg reads the camera's video on. */
+  videoPort: number;
 }
 
 const MAX_LOG_LINES_PER_RUN = 20;
-const KEYFRAME_ASK_MS = 100;
-const KEYFRAME_ASK_MIN_MS = 400;
+const KEYFRAME_ASK_MS = 600;
+const PORT_POLL_MS = 20;
+const PORT_WAIT_MS = 3000;
+
+/**
+ * Resolves once some socket has bound UDP `port` (/proc/net/udp; FFmpeg binds the port its SDP
+ * names), when `over` settles, or after PORT_WAIT_MS (also where /proc cannot be read).
+ */
+function udpPortBound(port: number, over: Promise<unknown>): Promise<void> {
+  const local = `:${port.toString(16).toUpperCase().padStart(4, '0')}`; // "0100007F:9C40" in /proc/net/udp
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = () => {
+      done = true;
+      clearInterval(poll);
+      resolve();
+    };
+    const until = Date.now() + PORT_WAIT_MS;
+    const poll = setInterval(() => {
+      if (done) return;
+      if (Date.now() > until) return finish();
+      Promise.all(['/proc/net/udp', '/proc/net/udp6'].map((f) => readFile(f, 'utf8').catch(() => '')))
+        .then((tables) => {
+          // Each line: "sl local_address rem_address st ..."; no table at all: not Linux, stop waiting.
+          const bound = tables.some((t) => t.split('\n').some((l) => l.trim().split(/\s+/)[1]?.endsWith(local)));
+          if (bound || tables.every((t) => t === '')) finish();
+        })
+        .catch(finish);
+    }, PORT_POLL_MS);
+    poll.unref();
+    void over.then(() => !done && finish());
+  });
+}
 const STOP_GRACE_MS = 2000;
 
 /** The two sockets FFmpeg sends one track to; each packet goes on through the forwarder. */
@@ -172,8 +206,9 @@ export class FfmpegSource implements IngestSource {
       logger: opts.logger,
       described: camera.described,
       ...(opts.onReordered ? { onReordered: opts.onReordered } : {}),
+      keyframeOnStart: false, // asked once FFmpeg listens (run())
     });
-    return { relay, forwarders, sdp: ffmpegInputSdp(described, opts.name) };
+    return { relay, forwarders, sdp: ffmpegInputSdp(described, opts.name), videoPort: described[0]?.port ?? 0 };
   }
 
   get pid(): number | undefined {
@@ -191,19 +226,33 @@ export class FfmpegSource implements IngestSource {
   async run(): Promise<Run<RestartReason>> {
     const ffmpeg = this.#spawn();
     const session = await this.input.relay.run();
-    // FFmpeg listens only some 100 ms after it starts, so the keyframe the relay asked for on its
-    // first packet may come before: ask again (once a second) until FFmpeg sends video, instead of
-    // waiting for the camera's next keyframe (seconds on a long GOP).
+    // A keyframe that reaches FFmpeg before it listens (some 100-300 ms after it starts) is lost, and
+    // so is one it reads while it analyses its input (-fflags nobuffer drops those packets), and the
+    // next may be seconds away on a long GOP. So the camera is asked once FFmpeg's input port is bound
+    // (the analysis needs SPS/PPS, which some cameras send only in-band) and again every
+    // KEYFRAME_ASK_MS until FFmpeg sends video: measured, the second one (after the analysis) is
+    // the one FFmpeg sends on (load-tests/coldstart.ts).
     const video = this.receivers.video;
     const before = video.packets;
-    const asking = setInterval(() => {
-      if (video.packets > before) clearInterval(asking);
-      else {
-        this.input.relay.requestKeyframe(KEYFRAME_ASK_MIN_MS);
-      }
-    }, KEYFRAME_ASK_MS);
-    asking.unref();
-    void Promise.race([ffmpeg.ended, session.ended]).then(() => clearInterval(asking));
+    const timers = new Set<NodeJS.Timeout>();
+    const over = Promise.race([ffmpeg.ended, session.ended]).then(() => {
+      for (const t of timers) clearTimeout(t);
+    });
+    const ask = (afterMs: number) => {
+      const t = setTimeout(() => {
+        timers.delete(t);
+        if (video.packets > before) return;
+        this.input.relay.requestKeyframe(0);
+        ask(KEYFRAME_ASK_MS);
+      }, afterMs);
+      t.unref();
+      timers.add(t);
+    };
+    void udpPortBound(this.input.videoPort, over).then(() => {
+      if (video.packets > before) return;
+      this.input.relay.requestKeyframe(0);
+      ask(KEYFRAME_ASK_MS);
+    });
     // The pair ends together: the first to end says why, the other is stopped.
     const ended = Promise.race([ffmpeg.ended, session.ended]).then(async (end) => {
       await Promise.all([ffmpeg.stop(end.reason), session.stop(end.reason)]);

@@ -64,11 +64,17 @@ export interface SimCameraSpec {
    * A live clock camera instead of a clip: every frame shows the wall-clock time it was drawn at
    * (see camsim.py's ClockFeeder for the layout), encoded live by x264 (zerolatency, ultrafast,
    * no B-frames, one IDR per `gop`). H.264 only, no audio; profile defaults to 'baseline'.
-   * Cameras with the same size, fps, gop, bitrate and profile share one encoder. An RTCP PLI/FIR
-   * from a viewer makes that encoder send an IDR at the next frame, at most once per 500 ms, for
-   * every camera sharing it (see CameraSimulator.keyframeRequests).
+   * Cameras with the same size, fps, gop, bitrate, profile and keyframeOnRequest share one encoder.
+   * An RTCP PLI/FIR from a viewer makes that encoder send an IDR at the next frame, at most once per
+   * 500 ms, for every camera sharing it (see CameraSimulator.keyframeRequests).
    */
   clock?: boolean;
+  /**
+   * Clock cameras only; default true: a keyframe request (RTCP PLI/FIR) forces an IDR, as above.
+   * false: the request is still counted (keyframeRequests, a 'keyframe-request' event with forced
+   * false) but not honoured, like a camera that ignores PLI: IDRs come only every `gop` frames.
+   */
+  keyframeOnRequest?: boolean;
   /**
    * false: SPS/PPS only in the SDP (sprop-parameter-sets), never in the RTP stream, as some cameras
    * do. H.264 clip cameras only; default true (SPS/PPS before every IDR).
@@ -132,6 +138,8 @@ export interface ResolvedSimCamera {
   label: string;
   /** A live clock camera (no clip); absent or false for clip cameras. */
   clock?: boolean;
+  /** false: a clock camera that ignores keyframe requests; absent means it honours them. */
+  keyframeOnRequest?: false;
   /** false: SPS/PPS only in the SDP; absent means in-band before every IDR. */
   inbandParameterSets?: boolean;
   /** The RTSP payloader's MTU; absent means GStreamer's default. */
@@ -159,7 +167,8 @@ export interface SimSpecFile {
  * - 'auth-challenge' {id}: a 401 answered to a request without Authorization.
  * - 'keyframe-request' {id, forced}: an RTCP PLI or FIR for the mount's video SSRC reached the
  *   camera (see CameraSimulator.keyframeRequests); forced: a clock camera's encoder was made to send
- *   an IDR now (false for clip cameras and for requests within 500 ms of the last forced one).
+ *   an IDR now (false for clip cameras, for clock cameras with keyframeOnRequest false and for
+ *   requests within 500 ms of the last forced one).
  */
 export interface SimEvent {
   event: string;
@@ -306,8 +315,8 @@ export class CameraSimulator {
    * gst-rtsp-server needs no receiver report before a PLI. A FIR counts only when its sender SSRC is
    * known: send a receiver report from that SSRC first or in the same compound packet. Once a
    * viewer's receiver reports give gst a round-trip time, it drops that viewer's repeats within two
-   * RTTs. A clock camera answers with an IDR at the next frame (at most one per 500 ms); a clip
-   * camera only counts.
+   * RTTs. A clock camera answers with an IDR at the next frame (at most one per 500 ms) unless it
+   * has keyframeOnRequest false; a clip camera only counts.
    */
   keyframeRequests(id: string): number {
     this.#camera(id);
@@ -561,6 +570,9 @@ async function resolveCameras(options: CameraSimulatorOptions): Promise<Resolved
     if (spec.clock && (params.width < 128 || params.height < Math.floor(block / 2) + 4 * block + 8)) {
       throw new Error(`camsim: ${id}: a clock camera needs width ≥ 128 and height ≥ 4.5 × width / 16 + 8`);
     }
+    if (spec.keyframeOnRequest !== undefined && (!spec.clock || typeof spec.keyframeOnRequest !== 'boolean')) {
+      throw new Error(`camsim: ${id}: keyframeOnRequest is a boolean, for clock cameras`);
+    }
     if (spec.inbandParameterSets === false && (params.codec !== 'h264' || spec.clock)) {
       throw new Error(`camsim: ${id}: inbandParameterSets: false is for H.264 clip cameras`);
     }
@@ -589,6 +601,7 @@ async function resolveCameras(options: CameraSimulatorOptions): Promise<Resolved
       clip: spec.clip ?? '',
       label: params.label,
       ...(spec.clock ? { clock: true } : {}),
+      ...(spec.clock && spec.keyframeOnRequest === false ? { keyframeOnRequest: false as const } : {}),
       ...(spec.inbandParameterSets === false ? { inbandParameterSets: false } : {}),
       ...(spec.rtpMtu !== undefined ? { rtpMtu: spec.rtpMtu } : {}),
       ...(transports ? { transports } : {}),

@@ -36,7 +36,9 @@ A camera with "clock": true has no clip: it draws the wall-clock time into
 each frame and encodes it live (x264 zerolatency; see ClockFeeder), for
 glass-to-glass delay benchmarks. Its encoded frames can also be sent as plain
 RTP to a host:port ({"cmd": "rtp-push", "id", "host", "port", "ssrc", "pt"};
-"rtp-stop" ends it), the no-RTSP reference path of those benchmarks.
+"rtp-stop" ends it), the no-RTSP reference path of those benchmarks. With
+"keyframeOnRequest": false it ignores keyframe requests (still reported as
+keyframe-request events, forced false), like a camera that ignores PLI.
 """
 import argparse
 import base64
@@ -442,14 +444,17 @@ class ClockFeeder(Feeder):
     ultrafast, no B-frames, IDR every `gop` frames) and handed, one access unit
     per frame, to every appsrc attached (RTSP media and RTP pushes). A keyframe
     request (request_keyframe) makes the next frame drawn an IDR, at most once
-    per KEYFRAME_MIN_INTERVAL_US, for every mount sharing this encoder.
+    per KEYFRAME_MIN_INTERVAL_US, for every mount sharing this encoder; with
+    keyframe_on_request False it is ignored (IDRs only every `gop` frames), as by
+    a camera that does not honour PLI.
     """
 
     PROFILES = {"baseline": "constrained-baseline", "main": "main", "high": "high"}
     STARTS_AT_KEYFRAME = False
 
-    def __init__(self, width, height, fps, gop, bitrate_kbps, profile):
+    def __init__(self, width, height, fps, gop, bitrate_kbps, profile, keyframe_on_request=True):
         super().__init__(None, fps)
+        self.keyframe_on_request = keyframe_on_request
         if width < 128 or height < 96 or width % 2 or height % 2:
             raise ValueError(f"clock camera needs an even size of at least 128x96, got {width}x{height}")
         self.width, self.height = width, height
@@ -519,6 +524,8 @@ class ClockFeeder(Feeder):
         return False
 
     def request_keyframe(self):
+        if not self.keyframe_on_request:
+            return False  # a camera that ignores PLI: the request is only reported
         now = GLib.get_monotonic_time()
         with self._lock:
             if self._last_forced_us is not None and now - self._last_forced_us < KEYFRAME_MIN_INTERVAL_US:
@@ -739,8 +746,11 @@ class Simulator:
         clips, feeders = {}, {}
         for cam in self.cameras.values():
             if cam.get("clock"):
+                # Whether it honours keyframe requests is the encoder's: cameras differing in it
+                # must not share one.
                 clock_key = ("clock", int(cam["width"]), int(cam["height"]), int(cam["fps"]),
-                             int(cam["gop"]), int(cam["bitrateKbps"]), cam.get("profile", "baseline"))
+                             int(cam["gop"]), int(cam["bitrateKbps"]), cam.get("profile", "baseline"),
+                             cam.get("keyframeOnRequest") is not False)
                 if clock_key not in feeders:
                     feeders[clock_key] = ClockFeeder(*clock_key[1:])
                     emit("clock-started", id=cam["id"], caps=feeders[clock_key].caps)

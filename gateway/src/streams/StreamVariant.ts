@@ -689,13 +689,17 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     );
   }
 
+  #analyzeUs(): number {
+    return this.#ffmpegTracks?.audio || this.#longAnalysis ? 1_000_000 : 200_000;
+  }
+
   #plan(targets: FfmpegTargets): IngestPlan {
     const tracks = this.#ffmpegTracks as FfmpegTracks;
     return {
       name: this.id,
       // Short analysis starts video ~0.8 s sooner; audio, or a camera whose parameters did not
       // arrive in time (FFmpeg said 'bad_stream'), gets the long one.
-      analyzeUs: tracks.audio || this.#longAnalysis ? 1_000_000 : 200_000,
+      analyzeUs: this.#analyzeUs(),
       video: { ...targets.video, mode: tracks.video.mode, fps: tracks.video.fps },
       ...(tracks.audio && targets.audio ? { audio: { ...targets.audio, mode: tracks.audio.mode } } : {}),
     };

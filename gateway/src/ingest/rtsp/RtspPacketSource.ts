@@ -59,6 +59,11 @@ export interface RtspPacketSourceOptions {
    * cannot show smoothly; called once per session.
    */
   onReordered?: () => void;
+  /**
+   * Ask the camera for a keyframe when a session starts (default true). FFmpeg's feed says false:
+   * FfmpegSource asks once FFmpeg listens, or the keyframe would be lost before it.
+   */
+  keyframeOnStart?: boolean;
 }
 
 const DESCRIBED_FRESH_MS = 10_000;
@@ -105,6 +110,8 @@ class Track {
   serverRtcpPort = 0;
   serverAddress = '';
   lastPliAt = 0;
+  /** A keyframe request that came within the minimum interval, sent when it is over. */
+  pliTimer: NodeJS.Timeout | undefined;
   /** Video only: whether this session's first packet arrived, the last frame's timestamp, frames seen going back. */
   gotFirst = false;
   /** The SSRC the camera's SETUP answer announced (-1: none), so a keyframe can be asked before the first packet. */
@@ -280,7 +287,7 @@ export class RtspPacketSource implements IngestSource {
     s.playingAt = Date.now();
     // A camera that announced its SSRC is asked for a keyframe at once (others on their first packet):
     // some send nothing to a new session before their next one, seconds away on a long GOP.
-    if (this.#video.announcedSsrc >= 0) this.#requestKeyframe(this.#video);
+    if (this.#video.announcedSsrc >= 0 && this.opts.keyframeOnStart !== false) this.#requestKeyframe(this.#video);
     // Keep the session alive well before the camera's timeout (RTCP alone does not do it for all).
     const every = Math.max(1000, Math.min(timeoutSec * 500, (timeoutSec - 5) * 1000));
     s.keepAlive = setInterval(() => void this.#keepAlive(s), every);
@@ -509,7 +516,7 @@ export class RtspPacketSource implements IngestSource {
         { transport: s.transport },
         `video arrives over ${s.transport.toUpperCase()}; kept for this camera`,
       );
-    this.#requestKeyframe(t);
+    if (this.opts.keyframeOnStart !== false) this.#requestKeyframe(t);
   }
 
   /** FU-A fragments (RTP header room included) of an oversize packet's payload, or null. */
@@ -579,9 +586,19 @@ export class RtspPacketSource implements IngestSource {
     const s = this.#session;
     const now = Date.now();
     const ssrc = t.stats.ssrc >= 0 ? t.stats.ssrc : t.announcedSsrc;
-    if (!s || s.ended || !t.active || ssrc < 0 || now - t.lastPliAt < minIntervalMs) {
+    if (!s || s.ended || !t.active || ssrc < 0) return;
+    const wait = t.lastPliAt + minIntervalMs - now;
+    if (wait > 0) {
+      // Too soon after the last one (e.g. a viewer joined just after the session's own request, and
+      // missed that keyframe): sent when the interval is over, not dropped.
+      t.pliTimer ??= setTimeout(() => {
+        t.pliTimer = undefined;
+        this.#requestKeyframe(t, minIntervalMs);
+      }, wait);
       return;
     }
+    clearTimeout(t.pliTimer);
+    t.pliTimer = undefined;
     t.lastPliAt = now;
     const pli = Buffer.allocUnsafe(12);
     writePli(pli, this.#reporterSsrc, ssrc);
@@ -616,6 +633,8 @@ export class RtspPacketSource implements IngestSource {
     s.conn?.close();
     for (const t of this.#tracks) {
       t.active = false;
+      clearTimeout(t.pliTimer);
+      t.pliTimer = undefined;
       for (const sock of [t.recvRtp, t.recvRtcp]) sock?.close();
       t.recvRtp = t.recvRtcp = undefined;
       t.forwarder.newSession();

@@ -163,9 +163,14 @@ describe('packet-level ingest in a real browser', () => {
     const jb: Record<string, number> = {};
     for (const [name, page] of Object.entries(pages)) {
       await framesAfterFirst(page, 0, 20_000);
-      // Stats are sampled every second; give the jitter buffer's average a few seconds of frames.
+      // Stats are sampled every second; give the jitter buffer's average (since the first frame) a
+      // few seconds of frames, and a few more when a busy machine made the first ones wait.
       await sleep(3000);
-      const p = await probe(page);
+      let p = await probe(page);
+      if ((p.jitterBufferMs ?? 0) >= 3 && name !== 'relaySmooth') {
+        await sleep(4000);
+        p = await probe(page);
+      }
       expect(p.error).toBeNull();
       jb[name] = p.jitterBufferMs ?? Number.NaN;
     }

@@ -31,6 +31,7 @@ import {
   textTable,
   writeResult,
 } from './lib/report.js';
+import { type ColdMarks as TtffColdMarks, watchColdStart } from './ttff.js';
 
 export type ColdstartMode = 'relay' | 'ffmpeg' | 'ffmpeg-ignored' | 'relay-ignored';
 const ALL_MODES: ColdstartMode[] = ['relay', 'ffmpeg', 'ffmpeg-ignored', 'relay-ignored'];
@@ -306,7 +307,7 @@ export async function runColdstart(opts: ColdstartOptions): Promise<ColdstartRes
         await sleep(forcedBy - setupGuess - now);
       }
       const gwLog = gatewayLogs.get(mode) as KeyframeLog;
-      const probe = watchColdStart(s, sv, id, gwLog);
+      const probe = watchColdSteps(s, sv, id, gwLog);
       const forcedBefore = lastForced.get(honours);
       const t0 = performance.now();
       try {
@@ -436,49 +437,20 @@ export async function runColdstart(opts: ColdstartOptions): Promise<ColdstartRes
   }
 }
 
-interface ColdMarks {
-  ffmpeg?: number;
-  mediaUp?: number;
-  firstRtp?: number;
+interface ColdMarks extends TtffColdMarks {
   requests: { at: number; forced: boolean }[];
 }
 
-/** Polls (every 5 ms) when each step of an on-demand start happens, in Node's performance.now(). */
-function watchColdStart(s: Stack, sv: Variant, camera: string, keyframes: KeyframeLog): { stop: () => ColdMarks } {
+/** ttff's step marks, plus the keyframe requests the camera got and the producers' keyframes. */
+function watchColdSteps(s: Stack, sv: Variant, camera: string, keyframes: KeyframeLog): { stop: () => ColdMarks } {
   const marks: ColdMarks = { requests: [] };
-  const off = s.sim.onEvent((e) => {
-    if (e.id !== camera) return;
-    if (e.event === 'media-up' && marks.mediaUp === undefined) marks.mediaUp = performance.now();
-    if (e.event === 'keyframe-request') marks.requests.push({ at: performance.now(), forced: e['forced'] === true });
-  });
-  let bytes0: number | undefined;
-  let polling = false;
-  const timer = setInterval(async () => {
-    if (polling) return;
-    polling = true;
-    try {
-      if (marks.ffmpeg === undefined && sv.ffmpegPid) marks.ffmpeg = performance.now();
-      // The producers stay over idle: trace them from the first join on.
-      await keyframes.follow(sv);
-      if (marks.firstRtp === undefined) {
-        let bytes = 0;
-        for (const p of sv.producers) for (const st of await p.getStats()) bytes += st.byteCount ?? 0;
-        if (bytes0 === undefined) bytes0 = bytes;
-        else if (bytes > bytes0) marks.firstRtp = performance.now();
-      }
-    } catch {
-      // producer closed: nothing to mark
-    } finally {
-      polling = false;
-    }
-  }, 5);
-  return {
-    stop: () => {
-      clearInterval(timer);
-      off();
-      return marks;
+  return watchColdStart(s, sv, camera, marks, {
+    onEvent: (e) => {
+      if (e.event === 'keyframe-request') marks.requests.push({ at: performance.now(), forced: e['forced'] === true });
     },
-  };
+    // The producers stay over idle: trace them from the first join on.
+    poll: () => keyframes.follow(sv),
+  });
 }
 
 export function coldstartRows(r: ColdstartResult): Row[] {

@@ -9,6 +9,7 @@
 // -c copy and the simulated camera ignore PLI), so a join waits for the camera's next IDR.
 // Run: npm run bench:ttff   (BENCH_TTFF_JOINS=20 BENCH_TTFF_MODES=warm,cold,janus,cold-relay)
 import type { Browser } from 'playwright-core';
+import type { SimEvent } from '../gateway/src/sim/CameraSimulator.js';
 import { type Stack, startStack, waitFor } from '../tests/support/stack.js';
 import { launchChromium, ViewerPage } from './lib/browserViewer.js';
 import { benchCamera } from './lib/camera.js';
@@ -125,7 +126,8 @@ export async function runTtff(opts: TtffOptions): Promise<TtffResult> {
           await waitFor('cold camera idle', () => !sv.ingestRunning && sv.state === 'idle', 20_000, 50);
         }
         const p = await page(mode === 'janus' ? (janus as JanusServer).origin : s.base);
-        const probe = isCold(mode) && i > 0 ? watchColdStart(s, coldStream(mode), `ttff-${mode}`) : undefined;
+        const probe =
+          isCold(mode) && i > 0 ? watchColdStart<ColdMarks>(s, coldStream(mode), `ttff-${mode}`, {}) : undefined;
         try {
           const t0 = performance.now();
           const r = await p.join({
@@ -205,15 +207,28 @@ interface ColdSteps {
   firstFrame: number | null;
 }
 
-/** Polls (every 5 ms) when each step of an on-demand start happens, in Node's performance.now(). */
-function watchColdStart(
+/** When each step of an on-demand start happened (Node's performance.now()). */
+export interface ColdMarks {
+  ffmpeg?: number;
+  mediaUp?: number;
+  firstRtp?: number;
+}
+
+/**
+ * Polls (every 5 ms) when each step of an on-demand start happens. `also` sees the camera's
+ * simulator events and runs at each poll (e.g. to follow keyframes) for what a benchmark adds.
+ */
+export function watchColdStart<M extends ColdMarks>(
   s: Stack,
   sv: ReturnType<Stack['gateway']['streams']['get']>,
   camera: string,
-): { stop: () => { ffmpeg?: number; mediaUp?: number; firstRtp?: number } } {
-  const marks: { ffmpeg?: number; mediaUp?: number; firstRtp?: number } = {};
+  marks: M,
+  also: { onEvent?: (e: SimEvent) => void; poll?: () => Promise<void> } = {},
+): { stop: () => M } {
   const off = s.sim.onEvent((e) => {
-    if (e.event === 'media-up' && e.id === camera && marks.mediaUp === undefined) marks.mediaUp = performance.now();
+    if (e.id !== camera) return;
+    if (e.event === 'media-up' && marks.mediaUp === undefined) marks.mediaUp = performance.now();
+    also.onEvent?.(e);
   });
   let bytes0: number | undefined;
   let polling = false;
@@ -222,6 +237,7 @@ function watchColdStart(
     polling = true;
     try {
       if (marks.ffmpeg === undefined && sv.ffmpegPid) marks.ffmpeg = performance.now();
+      await also.poll?.();
       if (marks.firstRtp === undefined) {
         let bytes = 0;
         for (const p of sv.producers) for (const st of await p.getStats()) bytes += st.byteCount ?? 0;

@@ -19,7 +19,7 @@ t0=$(date +%s)
 # 1. Debian packages --------------------------------------------------------------------------
 PKGS=(meson ninja-build pkg-config g++ python3 libssl-dev libuv1-dev libsrtp2-dev libusrsctp-dev libabsl-dev
   nlohmann-json3-dev ffmpeg chromium gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base
-  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly redis-server janus prometheus iproute2 util-linux
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly redis-server janus prometheus nginx coturn iproute2 util-linux
   procps)
 missing=()
 for p in "${PKGS[@]}"; do

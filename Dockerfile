@@ -20,6 +20,16 @@ COPY --from=build /app /app
 RUN useradd --system --uid 10001 cctv && mkdir -p /app/var && chown -R cctv /app/.cache /app/var
 USER cctv
 ENV NODE_ENV=production FFMPEG_BIN=/usr/bin/ffmpeg
-EXPOSE 8080 40000-40001/udp 40000-40001/tcp
+# Media ports: worker i serves WebRTC on CCTV_RTC_PORT + i, UDP and TCP (0 workers = one per core, which
+# a build cannot know, so the count is fixed here). EXPOSE must list exactly that range:
+# tests/docker.test.ts checks it. `docker run` must publish the same range (-p 40000-40003:40000-40003/udp
+# -p 40000-40003:40000-40003/tcp); to change the count, change CCTV_WORKERS and EXPOSE together.
+# Media listens on every interface of the container; set CCTV_ANNOUNCED_ADDRESS (the host's address
+# that phones reach) and CCTV_JWT_SECRET at run time (--env-file), never here: without a secret the
+# gateway refuses to start (NODE_ENV=production).
+ENV CCTV_WORKERS=4 CCTV_RTC_PORT=40000 CCTV_LISTEN_IP=0.0.0.0
+EXPOSE 8080 40000-40003/udp 40000-40003/tcp
+# The audit trail (var/audit.jsonl) outlives the container.
+VOLUME ["/app/var"]
 # env.sh execs node (no tsx CLI, which would run it as a child): the gateway is PID 1 and its children die with it.
 CMD ["bash", "scripts/env.sh", "node", "--import", "tsx", "gateway/src/main.ts"]

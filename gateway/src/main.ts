@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../../config/load.js';
 import type { CameraConfig } from '../../config/schema.js';
-import { verifierFor } from './auth/setup.js';
+import { devSecretRefusal, verifierFor } from './auth/setup.js';
 import { watchConfig } from './configWatch.js';
 import { Gateway } from './Gateway.js';
 import { createLogger } from './log.js';
@@ -30,6 +30,12 @@ try {
   throw err;
 }
 const { config, cameraProblems } = loaded;
+// Before any worker or simulator starts: production never falls back to the development secret.
+const refusal = devSecretRefusal(config, process.env);
+if (refusal) {
+  process.stderr.write(`${refusal}\n`);
+  process.exit(2);
+}
 const logger = createLogger(config.log.level);
 for (const p of cameraProblems)
   logger.error({ camera: p.id ?? `#${p.index}`, field: p.field, reason: p.reason }, 'camera skipped: bad config entry');

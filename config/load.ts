@@ -76,6 +76,7 @@ const ENV_OVERRIDES: [string, string[], 'string' | 'int'][] = [
   ['CCTV_JWT_PRIVATE_KEY_FILE', ['auth', 'privateKeyFile'], 'string'],
   ['CCTV_AUDIT_FILE', ['audit', 'file'], 'string'],
   ['CCTV_REDIS_URL', ['redis', 'url'], 'string'],
+  ['CCTV_TURN_SECRET', ['turn', 'secret'], 'string'],
   ['CCTV_SIM_PORT', ['simulator', 'port'], 'int'],
 ];
 

@@ -89,6 +89,21 @@ export const ConfigSchema = T.Object(
           description:
             'open connections (WebSockets included) one client address may hold; 0 = no cap (behind a proxy)',
         }),
+        trustProxy: T.Array(T.String({ minLength: 1, maxLength: 64 }), {
+          default: [],
+          maxItems: 64,
+          description:
+            'addresses or CIDRs of reverse proxies: only a connection from one of them has its X-Forwarded-For/-Proto/-Host believed (client address, scheme, host); empty = none',
+        }),
+        tls: T.Optional(
+          T.Object(
+            {
+              cert: T.String({ minLength: 1, description: 'PEM certificate (chain) file' }),
+              key: T.String({ minLength: 1, description: 'PEM private key file' }),
+            },
+            { additionalProperties: false, description: 'the gateway serves HTTPS and WSS itself' },
+          ),
+        ),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -211,6 +226,29 @@ export const ConfigSchema = T.Object(
       { additionalProperties: false, default: {} },
     ),
     redis: T.Optional(T.Object({ url: T.String({ pattern: '^rediss?://' }) }, { additionalProperties: false })),
+    turn: T.Object(
+      {
+        urls: T.Array(T.String({ pattern: '^turns?:' }), {
+          default: [],
+          description:
+            'TURN servers offered to browsers, e.g. turn:turn.example.go.id:3478?transport=tcp; none: no TURN',
+        }),
+        secret: T.Optional(
+          T.String({
+            minLength: 16,
+            description:
+              "coturn's static-auth-secret (use-auth-secret); set it with env CCTV_TURN_SECRET, never in the file",
+          }),
+        ),
+        ttlSec: T.Integer({
+          minimum: 60,
+          maximum: 86_400,
+          default: 3600,
+          description: 'lifetime of the credential each viewer gets with a transport',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     simulator: T.Optional(
       T.Object(
         {

@@ -17,6 +17,7 @@ import { OpsHistory } from './ops/OpsHistory.js';
 import { HealthChecks } from './streams/HealthChecks.js';
 import { StreamRegistry } from './streams/StreamRegistry.js';
 import { Capacity } from './viewing/Capacity.js';
+import { turnSettings } from './viewing/turn.js';
 import { ViewingService } from './viewing/ViewingService.js';
 
 export const DEFAULT_WEB_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web-client/dist');
@@ -75,8 +76,9 @@ export class Gateway {
       undo.add(() => streams.close());
       const { verifier } = opts;
       const capacity = new Capacity(config.capacity, pool, streams);
-      const viewing = new ViewingService({ pool, streams, verifier, capacity, logger, limits: config.signaling });
-      const signaling = new SignalingServer({ viewing, logger, limits: config.signaling });
+      const turn = turnSettings(config.turn);
+      const viewing = new ViewingService({ pool, streams, verifier, capacity, logger, limits: config.signaling, turn });
+      const signaling = new SignalingServer({ viewing, logger, limits: config.signaling, proxy: config.server });
       const audit = new AuditLog(path.resolve(config.audit.file));
       viewing.observer.on('viewEnded', (record) => {
         try {

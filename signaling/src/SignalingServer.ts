@@ -5,6 +5,7 @@
 // Every refusal is counted (observer 'rejected'); its log line is rate-limited per peer and code.
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server } from 'node:http';
+import { BlockList, isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { Logger } from 'pino';
@@ -38,6 +39,96 @@ export interface SignalingOptions {
   limits: SignalingLimits;
   /** How often a repeated refusal is summed up in the log (default 10 s). */
   logIntervalMs?: number;
+  /** Reverse proxies (`server.trustProxy`) and the public URL (`server.publicUrl`) the pages are served at. */
+  proxy?: { trustProxy: readonly string[]; publicUrl?: string | undefined };
+}
+
+/** Whether an address is one of `entries` (addresses or CIDRs); an invalid entry throws at once. */
+export function trustedProxies(entries: readonly string[]): (address: string) => boolean {
+  if (entries.length === 0) return () => false;
+  const list = new BlockList();
+  for (const e of entries) {
+    const [addr = '', bits] = e.split('/');
+    const type = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
+    if (!isIP(addr)) throw new Error(`server.trustProxy: "${e}" is not an address or CIDR`);
+    if (bits === undefined) list.addAddress(addr, type);
+    else list.addSubnet(addr, Number(bits), type);
+  }
+  return (address) => {
+    const a = unmapped(address);
+    const v = isIP(a);
+    return v !== 0 && list.check(a, v === 6 ? 'ipv6' : 'ipv4');
+  };
+}
+
+const unmapped = (a: string) => (a.startsWith('::ffff:') && isIP(a.slice(7)) === 4 ? a.slice(7) : a);
+
+/**
+ * RFC 7239 `Forwarded` as the X-Forwarded-* headers it stands for, when there is no X-Forwarded-For:
+ * `for=192.0.2.60;proto=https;host=a.example, for="[2001:db8::17]:4711"` → for `192.0.2.60, 2001:db8::17`.
+ */
+export function forwardedAsX(
+  headers: IncomingMessage['headers'],
+): { 'x-forwarded-for': string; 'x-forwarded-proto'?: string; 'x-forwarded-host'?: string } | undefined {
+  const raw = headers.forwarded;
+  if (!raw || headers['x-forwarded-for'] !== undefined) return undefined;
+  const elements = String(raw)
+    .slice(0, 4096)
+    .split(',')
+    .map((el) => {
+      const pairs = new Map<string, string>();
+      for (const pair of el.split(';')) {
+        const eq = pair.indexOf('=');
+        if (eq < 0) continue;
+        const value = pair.slice(eq + 1).trim();
+        pairs.set(pair.slice(0, eq).trim().toLowerCase(), value.replace(/^"(.*)"$/, '$1'));
+      }
+      return pairs;
+    });
+  const node = (v: string) => {
+    const v6 = /^\[([^\]]+)\]/.exec(v);
+    if (v6?.[1]) return v6[1];
+    return isIP(v) ? v : (v.split(':')[0] ?? v); // 192.0.2.60:4711 → 192.0.2.60; "unknown" stays (not an IP)
+  };
+  const proto = elements[0]?.get('proto');
+  const host = elements[0]?.get('host');
+  return {
+    'x-forwarded-for': elements.map((e) => node(e.get('for') ?? 'unknown')).join(', '),
+    ...(proto ? { 'x-forwarded-proto': proto } : {}),
+    ...(host ? { 'x-forwarded-host': host } : {}),
+  };
+}
+
+/**
+ * Who is at the other end, as fastify's trustProxy (proxy-addr) computes it: the direct peer, unless
+ * it is a trusted proxy; then X-Forwarded-For (or `Forwarded`) is walked from the right while its hops
+ * are trusted. `host` and `proto` come from X-Forwarded-Host/-Proto only from a trusted peer.
+ */
+export function forwardedPeer(
+  req: IncomingMessage,
+  trusted: (address: string) => boolean,
+): { address: string; host: string | undefined; proto: string } {
+  const direct = req.socket.remoteAddress ?? 'unknown';
+  const ownProto = 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http';
+  if (!trusted(direct)) return { address: direct, host: req.headers.host, proto: ownProto };
+  const headers = { ...req.headers, ...forwardedAsX(req.headers) };
+  let address = direct;
+  const hops = String(headers['x-forwarded-for'] ?? '')
+    .split(',')
+    .map((h) => h.trim())
+    .filter(Boolean)
+    .reverse();
+  for (const hop of hops) {
+    if (!isIP(hop)) break;
+    address = hop;
+    if (!trusted(hop)) break;
+  }
+  const first = (h: string | string[] | undefined) => (Array.isArray(h) ? h[0] : h)?.split(',')[0]?.trim() || undefined;
+  return {
+    address,
+    host: first(headers['x-forwarded-host']) ?? req.headers.host,
+    proto: first(headers['x-forwarded-proto']) ?? ownProto,
+  };
 }
 
 /** What a throttled log line is about. */
@@ -63,6 +154,9 @@ export class SignalingServer {
   readonly #sessions = new Set<ViewerPort>();
   readonly #alive = new WeakMap<WebSocket, boolean>();
   readonly #logs: LogThrottle<Refusal>;
+  readonly #trusted: (address: string) => boolean;
+  /** `server.publicUrl`'s origin: the pages' origin behind a proxy, whatever Host the proxy sends. */
+  readonly #publicOrigin: string | undefined;
   #pinger: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: SignalingOptions) {
@@ -72,6 +166,8 @@ export class SignalingServer {
       maxPayload: Math.max(1 << 20, opts.limits.maxMessageBytes * 4),
       handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });
+    this.#trusted = trustedProxies(opts.proxy?.trustProxy ?? []);
+    this.#publicOrigin = opts.proxy?.publicUrl ? new URL(opts.proxy.publicUrl).origin : undefined;
     const ajv = new Ajv({ allErrors: false, strict: false });
     this.#validateEnvelope = ajv.compile(RequestEnvelope);
     this.#validators = new Map(Object.entries(Methods).map(([m, schema]) => [m, ajv.compile(schema)]));
@@ -100,8 +196,9 @@ export class SignalingServer {
         return;
       }
       const origin = req.headers.origin;
-      if (origin && !this.#originAllowed(origin, req.headers.host)) {
-        const peer = req.socket.remoteAddress ?? 'unknown';
+      const from = forwardedPeer(req, this.#trusted);
+      if (origin && !this.#originAllowed(origin, from.host)) {
+        const peer = from.address;
         this.#refused({ peer, code: 'E_FORBIDDEN_ORIGIN', level: 'warn' }, () =>
           this.opts.logger.warn({ peer, origin: origin.slice(0, 200) }, 'websocket refused: origin not allowed'),
         );
@@ -110,7 +207,7 @@ export class SignalingServer {
         );
         return;
       }
-      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, req));
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, req, from.address));
     });
   }
 
@@ -123,7 +220,9 @@ export class SignalingServer {
 
   #originAllowed(origin: string, host: string | undefined): boolean {
     try {
-      if (host && new URL(origin).host === host) return true;
+      const { host: originHost, origin: normalized } = new URL(origin);
+      if (host && originHost === host) return true;
+      if (this.#publicOrigin && normalized === this.#publicOrigin) return true;
     } catch {
       return false;
     }
@@ -141,9 +240,9 @@ export class SignalingServer {
     }
   }
 
-  #onConnection(ws: WebSocket, req: IncomingMessage): void {
+  /** `address`: the client's, through trusted proxies (forwardedPeer). */
+  #onConnection(ws: WebSocket, req: IncomingMessage, address: string): void {
     const { limits } = this.opts;
-    const address = req.socket.remoteAddress ?? 'unknown';
     const logger = this.opts.logger.child({ peer: address });
     const send = (msg: unknown) => {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));

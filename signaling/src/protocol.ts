@@ -142,12 +142,26 @@ export interface Identity {
   expiresAt: number;
 }
 
+/** A TURN server as RTCIceServer wants it; the credential is coturn's REST-scheme one (turn.ts). */
+export interface IceServer {
+  urls: string[];
+  username: string;
+  credential: string;
+}
+
 /** What each method answers. */
 export interface Responses {
   auth: Identity;
   listStreams: { streams: StreamSummary[] };
   getRouterRtpCapabilities: { rtpCapabilities: unknown };
-  createTransport: { id: string; iceParameters: unknown; iceCandidates: unknown; dtlsParameters: unknown };
+  /** iceServers: TURN relays with credentials for this viewer only (short-lived; never the secret). */
+  createTransport: {
+    id: string;
+    iceParameters: unknown;
+    iceCandidates: unknown;
+    dtlsParameters: unknown;
+    iceServers?: IceServer[];
+  };
   connectTransport: Record<string, never>;
   consume: { stream: string; variant: 'main' | 'sub'; consumers: ConsumerInfo[] };
   resume: Record<string, never>;

@@ -48,6 +48,41 @@ export interface ClientOptions {
    * decoded (about 26 ms sooner in the benchmark), for steady networks such as the Command Center's LAN.
    */
   latency?: Latency;
+  /**
+   * 'relay': use only TURN relays the gateway offers (tests, or to check a TURN server); default
+   * 'all': direct UDP/TCP to the media port first, the relay when that cannot be reached.
+   */
+  iceTransportPolicy?: RTCIceTransportPolicy;
+  /** A new transport not connected by then counts as failed (E_ICE_FAILED). Default 15000 ms. */
+  iceTimeoutMs?: number;
+}
+
+/** The page's `?ice=relay` choice (relay-only ICE, for tests of the TURN path). */
+export function iceParam(params = new URLSearchParams(location.search)): RTCIceTransportPolicy {
+  return params.get('ice') === 'relay' ? 'relay' : 'all';
+}
+
+/** What a viewer is told when its media path never came up. */
+export const ICE_FAILED_MESSAGE =
+  'cannot reach the media server: direct UDP/TCP is blocked and no TURN relay worked (TURN refused the credentials or is unreachable)';
+
+/** The E_ICE_FAILED error, finer when the browser saw TURN errors (icecandidateerror: code and text). */
+function iceFailed(turnErrors: { code: number; text: string }[]): GatewayError {
+  const refused = turnErrors.find((e) => e.code === 401 || e.code === 403 || e.code === 437 || e.code === 441);
+  if (refused)
+    return new GatewayError(
+      'E_ICE_FAILED',
+      `cannot reach the media server: TURN refused the credentials (${refused.code} ${refused.text})`.trim(),
+      'turn_refused',
+    );
+  const other = turnErrors[0];
+  if (other)
+    return new GatewayError(
+      'E_ICE_FAILED',
+      `cannot reach the media server: TURN is unreachable (${other.code} ${other.text})`.trim(),
+      'turn_unreachable',
+    );
+  return new GatewayError('E_ICE_FAILED', ICE_FAILED_MESSAGE);
 }
 
 export type Latency = 'smooth' | 'low';
@@ -154,6 +189,8 @@ export class GatewayClient {
       burst: opts.burst ?? 30,
       requestTimeoutMs: opts.requestTimeoutMs ?? 20_000,
       latency: opts.latency ?? 'smooth',
+      iceTransportPolicy: opts.iceTransportPolicy ?? 'all',
+      iceTimeoutMs: opts.iceTimeoutMs ?? 15_000,
     };
     this.#tokens = this.#opts.burst;
   }
@@ -435,23 +472,72 @@ export class GatewayClient {
     if (this.#transport) return this.#transport;
     const gen = this.#generation;
     const made = (async () => {
-      const params = (await this.request('createTransport')) as types.TransportOptions;
+      const params = (await this.request('createTransport')) as types.TransportOptions & {
+        iceServers?: RTCIceServer[];
+      };
       if (gen !== this.#generation) throw new GatewayError('E_NETWORK', 'connection replaced');
-      const t = (this.#device as Device).createRecvTransport(params);
+      const t = (this.#device as Device).createRecvTransport({
+        ...params,
+        iceServers: params.iceServers ?? [],
+        iceTransportPolicy: this.#opts.iceTransportPolicy,
+      });
       if (gen === this.#generation) this.#transportId = t.id;
+      let reached = false;
+      let watchdog: ReturnType<typeof setTimeout> | undefined;
+      // TURN's answers, for saying why (mediasoup-client's own RTCPeerConnection: not its public API,
+      // so only if it is there). With relay-only ICE, gathering done with no relay candidate fails at once.
+      const turnErrors: { code: number; text: string }[] = [];
+      const pc = (t.handler as unknown as { _pc?: RTCPeerConnection })._pc;
+      pc?.addEventListener('icecandidateerror', (e) => {
+        const ev = e as RTCPeerConnectionIceErrorEvent;
+        if (/^turns?:/.test(ev.url ?? '')) turnErrors.push({ code: ev.errorCode, text: ev.errorText ?? '' });
+      });
+      t.on('icegatheringstatechange', (g) => {
+        if (g !== 'complete' || reached || !pc || this.#opts.iceTransportPolicy !== 'relay') return;
+        pc.getStats()
+          .then((stats) => {
+            for (const s of stats.values()) if (s.type === 'local-candidate' && s.candidateType === 'relay') return;
+            void failed();
+          })
+          .catch(() => {});
+      });
+      const failed = async () => {
+        clearTimeout(watchdog);
+        if (gen !== this.#generation || this.#state !== 'open' || this.#transportId !== t.id) return;
+        if (reached) {
+          // ICE/DTLS failed after it worked, while signaling still works: a new transport, then consume again.
+          this.#emit('transportFailed', {});
+          this.#dropMedia();
+          void this.#reconsumeAll();
+          return;
+        }
+        // It never came up: no path to the media server. Say so; the player tries again later. First let
+        // consumes in flight finish (and their players listen), so each hears the error.
+        await Promise.allSettled([...this.#watches].map((w) => w.inflight));
+        await new Promise((r) => setTimeout(r, 0));
+        if (gen !== this.#generation || this.#state !== 'open' || this.#transportId !== t.id || reached) return;
+        this.#emit('transportFailed', { code: 'E_ICE_FAILED', policy: this.#opts.iceTransportPolicy });
+        const watches = [...this.#watches].filter((w) => !w.closed);
+        for (const w of watches)
+          for (const c of w.consumers) this.request('closeConsumer', { consumerId: c.id }).catch(() => {});
+        this.#dropMedia();
+        const err = iceFailed(turnErrors);
+        for (const w of watches) w.emit('error', err);
+      };
       t.on('connect', ({ dtlsParameters }, ok, fail) => {
+        watchdog = setTimeout(() => void failed(), this.#opts.iceTimeoutMs);
         this.request('connectTransport', {
           transportId: t.id,
           dtlsParameters: dtlsParameters as unknown as Record<string, unknown>,
         }).then(() => ok(), fail);
       });
       t.on('connectionstatechange', (s) => {
-        // ICE/DTLS failed while signaling still works: a new transport, then consume again.
-        if (s === 'failed' && gen === this.#generation && this.#state === 'open') {
-          this.#emit('transportFailed', {});
-          this.#dropMedia();
-          void this.#reconsumeAll();
+        if (s === 'connected') {
+          reached = true;
+          clearTimeout(watchdog);
         }
+        if (s === 'failed') void failed();
+        if (s === 'closed') clearTimeout(watchdog);
       });
       return t;
     })();

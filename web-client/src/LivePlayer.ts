@@ -239,6 +239,16 @@ export class LivePlayer extends EventTarget {
       // The gateway is full (or this stream has its maximum of viewers): say so, ask again later.
       this.#retry(this.#opts.busyRetryMs, 'busy');
       this.#dispatch('error', { code, message: errorText(code, err.message), detail: err.message, retrying: true });
+    } else if (code === 'E_ICE_FAILED') {
+      // No path to the media server (UDP/TCP blocked, TURN refused or unreachable): say so, try again
+      // (with a fresh TURN credential) now and then, not every 2 s.
+      this.#retry(this.#opts.busyRetryMs, 'reconnecting');
+      this.#dispatch('error', {
+        code,
+        message: errorText(code, err.message, err.reason),
+        detail: err.message,
+        retrying: true,
+      });
     } else this.#retry(2000, 'reconnecting');
   }
 

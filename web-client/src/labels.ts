@@ -57,12 +57,16 @@ const ERRORS: Record<string, string> = {
   E_TIMEOUT: 'Gateway tidak menjawab. Mencoba lagi…',
   E_RATE_LIMITED: 'Terlalu banyak permintaan. Mencoba lagi…',
   E_NO_STREAM: 'Tidak ada kamera yang dipilih.',
+  E_ICE_FAILED:
+    'Server video tidak terjangkau dari jaringan ini (UDP/TCP diblokir dan relay TURN menolak atau tidak terjangkau). Dicoba lagi otomatis.',
 };
 
 const REASONS: Record<string, string> = {
   unauthorized:
     'Kata sandi kamera ditolak: kamera menolak kata sandi gateway. Admin Command Center perlu memperbaiki kredensial kamera.',
   camera: 'Kamera tidak mengirim gambar. Dicoba lagi otomatis.',
+  turn_refused: 'Server video tidak terjangkau: relay TURN menolak kredensial (401). Dicoba lagi otomatis.',
+  turn_unreachable: 'Server video tidak terjangkau: relay TURN tidak dapat dihubungi. Dicoba lagi otomatis.',
 };
 
 /** A sentence for an error code (and the gateway's finer reason), in words; unknown codes fall back to the gateway's message. */

@@ -4,7 +4,14 @@
 // (window.cctvPlayer) and window.cctvSetToken that the browser tests and embedding pages use.
 
 import { emblem, h, icon, normalise, takeToken } from './dom.js';
-import { GatewayClient, type GatewayError, latencyParam, type StreamSummary, type Variant } from './GatewayClient.js';
+import {
+  GatewayClient,
+  type GatewayError,
+  iceParam,
+  latencyParam,
+  type StreamSummary,
+  type Variant,
+} from './GatewayClient.js';
 import { LivePlayer, type PlayerProbe } from './LivePlayer.js';
 import { CITY, errorText, ORG, STATE_LABEL } from './labels.js';
 import { STAGE_CSS, Stage } from './stage.js';
@@ -13,13 +20,16 @@ import { sortStreams } from './streams.js';
 const SAVER_KEY = 'cctv-datasaver';
 
 export function startWatch(): void {
-  const token = takeToken(['stream', 'latency']);
+  const token = takeToken(['stream', 'latency', 'ice']);
   const params = new URLSearchParams(location.search);
   const fromPath = /^\/m\/([^/]+)/.exec(location.pathname)?.[1];
   let wanted = fromPath ? decodeURIComponent(fromPath) : params.get('stream');
 
   document.head.append(h('style', {}, STAGE_CSS));
-  const client = new GatewayClient(GatewayClient.defaultUrl(), token, { latency: latencyParam(params) });
+  const client = new GatewayClient(GatewayClient.defaultUrl(), token, {
+    latency: latencyParam(params),
+    iceTransportPolicy: iceParam(params),
+  });
   const video = h('video', { muted: true, autoplay: true, playsinline: true });
   const player = new LivePlayer(client, video);
   const stage = new Stage(player, { videoId: 'video' });

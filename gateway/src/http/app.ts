@@ -2,6 +2,8 @@
 // REST needs `Authorization: Bearer <jwt>`; each route names the roles it admits.
 import fs from 'node:fs';
 import type { Server } from 'node:http';
+import fastifyCompress from '@fastify/compress';
+import fastifyHelmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import { Type as T } from '@sinclair/typebox';
 import Fastify, {
@@ -14,6 +16,7 @@ import Fastify, {
 import type { Registry } from 'prom-client';
 import type { Config } from '../../../config/schema.js';
 import { GatewayError, publicError } from '../../../signaling/src/errors.js';
+import { forwardedAsX, trustedProxies } from '../../../signaling/src/SignalingServer.js';
 import type { AuditLog } from '../audit/AuditLog.js';
 import { type Claims, GLOB_LIMITS, type Role, streamAllowed, type TokenVerifier } from '../auth/tokens.js';
 import type { Logger } from '../log.js';
@@ -61,7 +64,8 @@ export interface HealthStatus {
 export type HttpLimits = Pick<
   Config['server'],
   'headersTimeoutSec' | 'requestTimeoutSec' | 'idleTimeoutSec' | 'maxConnectionsPerAddress'
->;
+> &
+  Partial<Pick<Config['server'], 'trustProxy' | 'tls'>>;
 const StreamGlob = T.String({ minLength: 1, maxLength: GLOB_LIMITS.maxLength, pattern: '^[a-z0-9*][a-z0-9._*-]*$' });
 
 /**
@@ -112,20 +116,27 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (pub.code === 'E_INTERNAL') req.log.error({ err }, 'request failed');
     reply.status(e instanceof GatewayError ? e.status : 500).send({ error: pub });
   };
+  const nodeServer = {
+    headersTimeout: Math.min(limits.headersTimeoutSec * 1000, requestTimeout),
+    connectionsCheckingInterval: 1000,
+  };
   const app = Fastify({
     // Per-request lines are noise at this rate; warnings and errors still come through.
     loggerInstance: deps.logger.child({ component: 'http' }, { level: 'warn' }) as FastifyBaseLogger,
     bodyLimit: 64 * 1024,
     // Node checks these timeouts on an interval (30 s by default): every second keeps them close.
-    http: {
-      headersTimeout: Math.min(limits.headersTimeoutSec * 1000, requestTimeout),
-      connectionsCheckingInterval: 1000,
-    },
+    http: nodeServer,
     requestTimeout,
     connectionTimeout: limits.idleTimeoutSec * 1000,
     // A URL that does not decode (`%ff`, `%`) gets the same error shape as everything else.
     frameworkErrors: onError,
-  });
+    // X-Forwarded-For/-Proto/-Host are believed only from these proxies (request.ip, .protocol, .host).
+    trustProxy: limits.trustProxy?.length ? [...limits.trustProxy] : false,
+    // With TLS fastify passes only `https` to Node: the timeouts above ride along in it.
+    ...(limits.tls
+      ? { https: { ...nodeServer, cert: fs.readFileSync(limits.tls.cert), key: fs.readFileSync(limits.tls.key) } }
+      : {}),
+  }) as unknown as FastifyInstance;
   capConnectionsPerAddress(app.server, limits.maxConnectionsPerAddress, () =>
     deps.onConnectionRefused('per_address_cap'),
   );
@@ -140,6 +151,46 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (closing) reply.header('connection', 'close');
     return payload;
   });
+
+  // Security headers. The wall needs its own scripts, styles (inline ones too), data: images and its
+  // WebSocket ('self' covers ws:/wss: of the same host); the embed page may be framed by other sites.
+  await app.register(fastifyHelmet, {
+    contentSecurityPolicy: {
+      directives: { 'style-src-attr': null, 'upgrade-insecure-requests': null, 'media-src': ["'self'", 'blob:'] },
+    },
+    // HSTS only when this gateway itself serves TLS; behind a proxy the proxy decides.
+    hsts: limits.tls ? { maxAge: 15552000 } : false,
+  });
+  // Compressible answers (the web client's JS/CSS/HTML, JSON) above 1 KiB, when the client accepts it.
+  await app.register(fastifyCompress, { threshold: 1024 });
+  app.addHook('onSend', async (req, reply, payload) => {
+    const type = String(reply.getHeader('content-type') ?? '');
+    // Every page's URL may carry ?token=: never cached, never sent on as Referer (helmet: no-referrer).
+    if (type.startsWith('text/html')) reply.header('cache-control', 'no-store');
+    if (req.url.startsWith('/embed/')) {
+      reply.removeHeader('x-frame-options');
+      const csp = reply.getHeader('content-security-policy');
+      if (typeof csp === 'string')
+        reply.header(
+          'content-security-policy',
+          csp
+            .split(';')
+            .filter((d) => !d.trim().startsWith('frame-ancestors'))
+            .join(';'),
+        );
+    }
+    return payload;
+  });
+
+  // A trusted proxy that sends RFC 7239 `Forwarded` instead of X-Forwarded-*: fastify reads only the
+  // latter, so they are filled in from it (request.ip, .protocol, .host), as the signaling does.
+  const trusted = trustedProxies(limits.trustProxy ?? []);
+  if (limits.trustProxy?.length) {
+    app.addHook('onRequest', async (req) => {
+      const x = trusted(req.raw.socket.remoteAddress ?? '') ? forwardedAsX(req.raw.headers) : undefined;
+      if (x) Object.assign(req.raw.headers, x);
+    });
+  }
 
   app.setErrorHandler(onError);
   app.setNotFoundHandler((req, reply) => {

@@ -17,6 +17,7 @@ import type { WorkerSlot } from '../media/WorkerSlot.js';
 import type { StreamRegistry } from '../streams/StreamRegistry.js';
 import type { StreamState, StreamVariant, VariantName } from '../streams/StreamVariant.js';
 import type { Capacity } from './Capacity.js';
+import { type TurnSettings, turnCredential } from './turn.js';
 
 /** What viewing reports, for metrics and the audit trail. */
 export interface ViewingObserverEvents {
@@ -36,6 +37,8 @@ export interface ViewerDeps {
   peer: Peer;
   limits: { maxTransports: number; maxConsumers: number };
   notify: Notify;
+  /** TURN relays offered to browsers (config `turn`), if any. */
+  turn?: TurnSettings | undefined;
 }
 
 interface View {
@@ -55,6 +58,12 @@ interface Transport {
   /** connectTransport was called (mediasoup allows it once). */
   connected: boolean;
 }
+
+/**
+ * A transport no ICE check arrived on by then is closed. The web client gives up on one after 15 s
+ * at most and tries again 10 s later: at most two such transports per connection (of maxTransports).
+ */
+const UNREACHED_TRANSPORT_MS = 20_000;
 
 // setTimeout's ceiling (~24.8 days); longer-lived tokens are re-checked then.
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -130,7 +139,7 @@ export class Viewer implements ViewerPort {
   }
 
   async createTransport({ forceTcp }: RequestData<'createTransport'>): Promise<Responses['createTransport']> {
-    this.#requireAuth();
+    const claims = this.#requireAuth();
     if (this.#transports.size + this.#pendingTransports >= this.deps.limits.maxTransports) {
       throw new GatewayError('E_LIMIT', `a connection may open at most ${this.deps.limits.maxTransports} transports`);
     }
@@ -161,12 +170,23 @@ export class Viewer implements ViewerPort {
       entry.lost = true;
       if (!this.#closed) this.deps.notify('transportClosed', { transportId: transport.id, reason: 'worker_died' });
     });
-    transport.observer.once('close', () => this.#transports.delete(transport.id));
+    // A transport the browser never reaches (UDP and TCP blocked, TURN refused) would hold one of the
+    // connection's transports for good while the player tries again with new ones: closed unreached.
+    const unreached = setTimeout(() => {
+      if (transport.iceState === 'new' && !transport.closed) transport.close();
+    }, UNREACHED_TRANSPORT_MS);
+    unreached.unref();
+    transport.observer.once('close', () => {
+      clearTimeout(unreached);
+      this.#transports.delete(transport.id);
+    });
     return {
       id: transport.id,
       iceParameters: transport.iceParameters,
       iceCandidates: transport.iceCandidates,
       dtlsParameters: transport.dtlsParameters,
+      // A credential of its own per viewer and transport: a new transport (after ICE failed) gets a fresh one.
+      ...(this.deps.turn ? { iceServers: [turnCredential(this.deps.turn, claims.sub)] } : {}),
     };
   }
 

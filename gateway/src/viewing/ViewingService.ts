@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
 import type { StreamRegistry } from '../streams/StreamRegistry.js';
 import type { Capacity } from './Capacity.js';
+import type { TurnSettings } from './turn.js';
 import { Viewer, type ViewingObserverEvents } from './Viewer.js';
 
 export type { ViewingObserverEvents };
@@ -19,6 +20,7 @@ export interface ViewingDeps {
   capacity: Capacity;
   logger: Logger;
   limits: { maxTransports: number; maxConsumers: number };
+  turn?: TurnSettings | undefined;
 }
 
 export class ViewingService implements ViewingPort {

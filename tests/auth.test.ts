@@ -174,6 +174,29 @@ describe('authentication and protocol hardening', () => {
     expect(mint.status).toBe(403);
   });
 
+  it('lets an integrator mint embed tokens within its own scope only, and nothing of the admin', async () => {
+    const integrator = { authorization: `Bearer ${stack.token(['cam-a*'], 600, 'integrator', 'opd-app')}` };
+    const mint = (streams: string[]) =>
+      fetch(`${stack.base}/api/tokens`, {
+        method: 'POST',
+        headers: { ...integrator, 'content-type': 'application/json' },
+        body: JSON.stringify({ sub: 'opd-kiosk', streams }),
+      });
+    const ok = await mint(['cam-a']);
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ role: 'viewer', streams: ['cam-a'] });
+    for (const wider of [['cam-*'], ['*'], ['cam-a', 'cam-b']]) {
+      const res = await mint(wider);
+      expect(res.status).toBe(403);
+      expect((await res.json()).error).toMatchObject({ code: 'E_FORBIDDEN_STREAM' });
+    }
+    const listed = await fetch(`${stack.base}/api/streams`, { headers: integrator });
+    expect(((await listed.json()) as { streams: { id: string }[] }).streams.map((s) => s.id)).toEqual(['cam-a']);
+    for (const path of ['/api/audit', '/api/ops']) {
+      expect((await fetch(`${stack.base}${path}`, { headers: integrator })).status).toBe(403);
+    }
+  });
+
   it('refuses a socket from an origin not on the allow-list', async () => {
     const res = await new Promise<number>((resolve) => {
       const ws = new WebSocket(wsUrl(), { headers: { origin: 'https://evil.example' } });

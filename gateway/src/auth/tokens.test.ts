@@ -1,6 +1,6 @@
 import jwt from 'jsonwebtoken';
 import { describe, expect, it } from 'vitest';
-import { GLOB_LIMITS, globMatch, globsProblem, parseTtl, streamAllowed, TokenVerifier } from './tokens.js';
+import { GLOB_LIMITS, globMatch, globsProblem, globWithin, parseTtl, streamAllowed, TokenVerifier } from './tokens.js';
 
 const opts = { algorithm: 'HS256', issuer: 'cctv-gateway', audience: 'cctv-gateway', clockToleranceSec: 5 } as const;
 const v = new TokenVerifier({ ...opts, verifyKey: 'test-secret-0123456789', signKey: 'test-secret-0123456789' });
@@ -118,5 +118,15 @@ describe('TokenVerifier on tokens that are not JWTs inside', () => {
     expect(() => v.verify(`${b64({ alg: { toString: 1 }, typ: 'JWT' })}.${b64({ sub: 's' })}.x`)).toThrow(
       expect.objectContaining({ reason: 'bad_algorithm' }),
     );
+  });
+
+  it('globWithin: a glob is within a scope only when every stream it names is', () => {
+    expect(globWithin(['kel-*'], 'kel-sekip*')).toBe(true);
+    expect(globWithin(['kel-*'], 'kel-sekip-jaya')).toBe(true);
+    expect(globWithin(['kel-*', 'kec-ilir'], 'kec-ilir')).toBe(true);
+    expect(globWithin(['kel-*'], '*')).toBe(false);
+    expect(globWithin(['kel-*'], 'kec-*')).toBe(false);
+    expect(globWithin(['kel-a*b'], 'kel-a*')).toBe(false); // kel-ax is not within
+    expect(globWithin(['kel-sekip-jaya'], 'kel-sekip-*')).toBe(false);
   });
 });

@@ -4,8 +4,27 @@ import fs from 'node:fs';
 import jwt from 'jsonwebtoken';
 import { GatewayError } from '../../../signaling/src/errors.js';
 
-export type Role = 'viewer' | 'operator' | 'admin';
-export const ROLES: readonly Role[] = ['viewer', 'operator', 'admin'];
+/**
+ * viewer: watches the streams of its scope. integrator: an app that mints embed (viewer) tokens, only
+ * within its own scope, and sees only those streams; no audit, ops or metrics. operator: sees every
+ * stream, the ops page and metrics. admin: everything, including the audit trail and any token.
+ */
+export type Role = 'viewer' | 'integrator' | 'operator' | 'admin';
+export const ROLES: readonly Role[] = ['viewer', 'integrator', 'operator', 'admin'];
+
+/** Roles that see every stream's status whatever their scope (watching always needs the scope). */
+export function seesAllStreams(role: Role): boolean {
+  return role === 'operator' || role === 'admin';
+}
+
+/**
+ * Whether every stream `inner` can name is within `outer`: `inner`, read as literal text (its `*` a
+ * character), matches one of the outer globs. Sound (each `*` of inner falls inside a `*` of the
+ * outer glob, which takes any run); it refuses some globs that are in fact narrower ('*a' under 'a*').
+ */
+export function globWithin(outer: readonly string[], inner: string): boolean {
+  return outer.some((g) => globMatch(g, inner));
+}
 
 export interface Claims {
   sub: string;

@@ -9,7 +9,7 @@ import { parseTtl, ROLES, type Role } from '../auth/tokens.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const usage =
-  'usage: npm run token -- --sub NAME [--role viewer|operator|admin] [--streams GLOB[,GLOB]] [--ttl 8h] [--config FILE]';
+  'usage: npm run token -- --sub NAME [--role viewer|integrator|operator|admin] [--streams GLOB[,GLOB]] [--ttl 8h] [--config FILE]';
 let args: { sub?: string; role?: string; streams?: string; ttl?: string; config?: string };
 try {
   args = parseArgs({

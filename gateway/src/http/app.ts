@@ -18,7 +18,15 @@ import type { Config } from '../../../config/schema.js';
 import { GatewayError, publicError } from '../../../signaling/src/errors.js';
 import { forwardedAsX, trustedProxies } from '../../../signaling/src/SignalingServer.js';
 import type { AuditLog } from '../audit/AuditLog.js';
-import { type Claims, GLOB_LIMITS, type Role, streamAllowed, type TokenVerifier } from '../auth/tokens.js';
+import {
+  type Claims,
+  GLOB_LIMITS,
+  globWithin,
+  type Role,
+  seesAllStreams,
+  streamAllowed,
+  type TokenVerifier,
+} from '../auth/tokens.js';
 import type { Logger } from '../log.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
 import type { OpsHistory } from '../ops/OpsHistory.js';
@@ -258,24 +266,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   const streamStatus = (id: string, claims: Claims) => {
     const s = deps.streams.list().find((x) => x.id === id);
-    if (!s || (claims.role === 'viewer' && !streamAllowed(claims, id)))
+    if (!s || (!seesAllStreams(claims.role) && !streamAllowed(claims, id)))
       throw new GatewayError('E_NOT_FOUND', `no stream named "${id}"`);
     return {
       ...s,
-      variants: s.variants.map((name) => variantStatus(deps.streams.get(s.id, name), claims.role !== 'viewer')),
+      variants: s.variants.map((name) => variantStatus(deps.streams.get(s.id, name), seesAllStreams(claims.role))),
     };
   };
   app.get('/api/streams', async (req) => {
-    const claims = authenticate(req, ['viewer', 'operator', 'admin']);
+    const claims = authenticate(req, ['viewer', 'integrator', 'operator', 'admin']);
     const ids = deps.streams.list().map((s) => s.id);
     return {
       streams: ids
-        .filter((id) => claims.role !== 'viewer' || streamAllowed(claims, id))
+        .filter((id) => seesAllStreams(claims.role) || streamAllowed(claims, id))
         .map((id) => streamStatus(id, claims)),
     };
   });
   app.get('/api/streams/:id', { schema: { params: T.Object({ id: T.String({ maxLength: 128 }) }) } }, async (req) => {
-    const claims = authenticate(req, ['viewer', 'operator', 'admin']);
+    const claims = authenticate(req, ['viewer', 'integrator', 'operator', 'admin']);
     return streamStatus((req.params as { id: string }).id, claims);
   });
   app.get('/api/ops', async (req) => {
@@ -322,10 +330,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     { additionalProperties: false },
   );
   app.post('/api/tokens', { schema: { body: TokenRequest } }, async (req) => {
-    const admin = authenticate(req, ['admin']);
+    const admin = authenticate(req, ['admin', 'integrator']);
     const body = req.body as { sub: string; streams: string[]; ttlSec: number };
     if (body.ttlSec > deps.maxEmbedTtlSec) {
       throw new GatewayError('E_BAD_REQUEST', `ttlSec may be at most ${deps.maxEmbedTtlSec} for embed tokens`);
+    }
+    // An integrator (an OPD app) hands out only what it may watch itself.
+    const outside = admin.role === 'integrator' ? body.streams.filter((g) => !globWithin(admin.streams, g)) : [];
+    if (outside.length > 0) {
+      throw new GatewayError(
+        'E_FORBIDDEN_STREAM',
+        `this integrator token may mint tokens only within ${admin.streams.join(', ')}; not ${outside.join(', ')}`,
+      );
     }
     const token = deps.verifier.sign({ sub: body.sub, role: 'viewer', streams: body.streams }, body.ttlSec);
     deps.logger.info(

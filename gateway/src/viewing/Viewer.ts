@@ -9,7 +9,7 @@ import { GatewayError } from '../../../signaling/src/errors.js';
 import type { Notify, Peer, ViewerPort } from '../../../signaling/src/port.js';
 import type { RequestData, Responses } from '../../../signaling/src/protocol.js';
 import type { AuditRecord } from '../audit/AuditLog.js';
-import { type Claims, streamAllowed, type TokenVerifier } from '../auth/tokens.js';
+import { type Claims, seesAllStreams, streamAllowed, type TokenVerifier } from '../auth/tokens.js';
 import type { Logger } from '../log.js';
 import { PLAYOUT_DELAY } from '../media/codecs.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
@@ -128,7 +128,7 @@ export class Viewer implements ViewerPort {
     const claims = this.#requireAuth();
     const streams = this.deps.streams
       .list()
-      .filter((s) => claims.role !== 'viewer' || streamAllowed(claims, s.id))
+      .filter((s) => seesAllStreams(claims.role) || streamAllowed(claims, s.id))
       .map((s) => ({ ...s, state: this.deps.streams.get(s.id, 'main').state }));
     return { streams };
   }

@@ -329,11 +329,7 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
    * same connection: the packet relay, or FFmpeg fed by the relay.
    */
   async #prepare(): Promise<void> {
-    const { source, ingest } = this.opts;
-    const d: Described = await describe(source.url, {
-      timeoutMs: ingest.connectTimeoutSec * 1000,
-      userAgent: 'cctv-gateway',
-    }).catch((err: Error) => this.#contactFailed(err));
+    const d: Described = await this.#describeCamera().catch((err: Error) => this.#contactFailed(err));
     this.#contact();
     try {
       if (this.#closed) throw new GatewayError('E_NOT_FOUND', `stream ${this.id} is closed`);
@@ -447,15 +443,27 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     this.#source = packet;
   }
 
-  /** The camera could not be described: rejected password, or not reachable / no such stream. */
-  #contactFailed(err: Error): never {
-    const msg = redact(err.message, urlSecrets(this.opts.source.url));
+  /** One DESCRIBE of the camera (the ingest's first, or a health check). */
+  #describeCamera(): Promise<Described> {
+    return describe(this.opts.source.url, {
+      timeoutMs: this.opts.ingest.connectTimeoutSec * 1000,
+      userAgent: 'cctv-gateway',
+    });
+  }
+
+  /** Records why the camera could not be described: a rejected password, or not reachable / no such stream. */
+  #recordContactFailure(err: unknown): { failure: RestartReason; msg: string } {
+    const msg = redact((err as Error).message, urlSecrets(this.opts.source.url));
     const failure = failureOf(err);
-    if (failure === 'auth') {
-      this.#unauthorized(msg);
-      throw this.#unauthorizedError();
-    }
-    this.#fail(`camera unreachable: ${msg}`);
+    if (failure === 'auth') this.#unauthorized(msg);
+    else this.#fail(`camera unreachable: ${msg}`);
+    return { failure, msg };
+  }
+
+  /** The ingest's DESCRIBE failed: recorded, and thrown as what the viewer is told. */
+  #contactFailed(err: Error): never {
+    const { failure, msg } = this.#recordContactFailure(err);
+    if (failure === 'auth') throw this.#unauthorizedError();
     throw Object.assign(
       new GatewayError('E_STREAM_OFFLINE', `camera ${this.id} is not reachable (${msg})`, 'unreachable'),
       { failure },
@@ -565,10 +573,7 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     if (this.#closed || this.ingestRunning || this.#authRetryAt > Date.now()) return Promise.resolve();
     this.#checking ??= (async () => {
       try {
-        const d = await describe(this.opts.source.url, {
-          timeoutMs: this.opts.ingest.connectTimeoutSec * 1000,
-          userAgent: 'cctv-gateway',
-        });
+        const d = await this.#describeCamera();
         d.conn.close();
         if (this.ingestRunning || this.#closed) return;
         this.#authRejections = 0;
@@ -579,9 +584,7 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
         }
       } catch (err) {
         if (this.ingestRunning || this.#closed) return;
-        const msg = redact((err as Error).message, urlSecrets(this.opts.source.url));
-        if (failureOf(err) === 'auth') this.#unauthorized(msg);
-        else this.#fail(`camera unreachable: ${msg}`);
+        this.#recordContactFailure(err);
       }
     })().finally(() => {
       this.#checking = undefined;

@@ -9,7 +9,7 @@ import { silentServer } from './support/silentServer.js';
 import { gatewayOnSim, type Stack, waitFor } from './support/stack.js';
 
 const INTERVAL_SEC = 4;
-const CONNECT_TIMEOUT_SEC = 2;
+const CONNECT_TIMEOUT_SEC = 4; // a healthy clip mount answers DESCRIBE once prerolled (up to a GOP), slower on a busy machine
 const LIVE = Array.from({ length: 17 }, (_, i) => `kel-sehat-${String(i + 1).padStart(2, '0')}`);
 const REFUSED = 'kel-mati-port'; // nothing listens on its port
 const STOPPED = 'kel-mati-mount'; // the simulator no longer serves its mount (404)

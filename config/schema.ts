@@ -179,6 +179,101 @@ export const ConfigSchema = T.Object(
         clockToleranceSec: T.Integer({ minimum: 0, maximum: 300, default: 5 }),
         maxEmbedTtlSec: T.Integer({ minimum: 60, default: 86400 }),
         allowAnonymousMetrics: T.Boolean({ default: true }),
+        jwks: T.Optional(
+          T.Object(
+            {
+              url: T.String({
+                pattern: '^https?://',
+                description: "an identity provider's JWKS URL: its RS256/ES256 tokens are checked against it",
+              }),
+              issuer: T.String({ minLength: 1, description: 'the iss of those tokens (the provider)' }),
+              audience: T.Optional(T.String({ description: 'their aud; default auth.audience' })),
+            },
+            { additionalProperties: false },
+          ),
+        ),
+        sessions: T.Object(
+          {
+            secret: T.Optional(
+              T.String({
+                minLength: 32,
+                description:
+                  'signs sign-in cookies and their access tokens; set with CCTV_SESSION_SECRET (default: derived from CCTV_JWT_SECRET)',
+              }),
+            ),
+            ttlSec: T.Integer({
+              minimum: 300,
+              default: 43_200,
+              description: 'a sign-in lasts this long at most; then the person signs in again',
+            }),
+            accessTtlSec: T.Integer({
+              minimum: 30,
+              maximum: 3600,
+              default: 300,
+              description: "lifetime of the page's access token, renewed from the cookie while the session holds",
+            }),
+            revokedFile: T.String({
+              default: 'var/sessions-revoked.jsonl',
+              description: 'signed-out sessions, kept until they would have expired (a restart keeps them out)',
+            }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        accounts: T.Object(
+          {
+            enabled: T.Boolean({ default: true, description: 'sign-in with local accounts (npm run users)' }),
+            file: T.String({ default: 'var/users.json', description: 'accounts made with `npm run users`' }),
+            maxFailures: T.Integer({
+              minimum: 1,
+              default: 5,
+              description: 'wrong passwords in a row before the account is locked',
+            }),
+            lockoutSec: T.Integer({ minimum: 1, default: 60, description: 'first lock; doubles per lock' }),
+            lockoutMaxSec: T.Integer({ minimum: 1, default: 3600 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        oidc: T.Optional(
+          T.Object(
+            {
+              issuer: T.String({ pattern: '^https?://', description: 'the OpenID provider (its discovery base URL)' }),
+              clientId: T.String({ minLength: 1 }),
+              clientSecret: T.Optional(T.String({ minLength: 1, description: 'set with CCTV_OIDC_CLIENT_SECRET' })),
+              label: T.String({ default: 'SSO', description: 'the sign-in button says "Masuk dengan <label>"' }),
+              scopes: T.String({ default: 'openid profile email' }),
+              redirectUrl: T.Optional(
+                T.String({
+                  description: 'default: server.publicUrl + /auth/oidc/callback (register it at the provider)',
+                }),
+              ),
+              roleClaim: T.String({
+                default: 'groups',
+                description: 'the ID token or userinfo claim (string or list) the roles are mapped from',
+              }),
+              roles: T.Array(
+                T.Object(
+                  {
+                    value: T.String({ minLength: 1, description: 'a value of roleClaim, e.g. cctv-operators' }),
+                    role: T.Union([
+                      T.Literal('viewer'),
+                      T.Literal('integrator'),
+                      T.Literal('operator'),
+                      T.Literal('admin'),
+                    ]),
+                    streams: T.Array(T.String({ minLength: 1, maxLength: 128 }), { default: ['*'], maxItems: 50 }),
+                  },
+                  { additionalProperties: false },
+                ),
+                { default: [], description: 'the highest role a person matches wins; none: refused' },
+              ),
+              allowHttp: T.Boolean({
+                default: false,
+                description: 'talk to the provider over plain http (a provider on loopback only)',
+              }),
+            },
+            { additionalProperties: false },
+          ),
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -107,7 +107,7 @@ describe('what counts as production', () => {
     expect(isLoopbackHost('notlocalhost')).toBe(false);
   });
 
-  it('refuses only the development secret: a secret or an RS256/ES256 key passes; the demo config is not production', () => {
+  it('refuses only the development secrets: a JWT secret, or an RS256/ES256 key with a session secret, passes; the demo config is not production', () => {
     const demo = loadConfig(path.join(root, 'config', 'default.yaml'), {}).config;
     expect(devSecretRefusal(demo, {})).toBeUndefined();
     expect(devSecretRefusal(demo, { NODE_ENV: 'production' })).toMatch(MESSAGE);
@@ -116,7 +116,15 @@ describe('what counts as production', () => {
     }).config;
     expect(devSecretRefusal(withSecret, { NODE_ENV: 'production' })).toBeUndefined();
     const rs256 = { ...demo, auth: { ...demo.auth, algorithm: 'RS256' as const, publicKeyFile: '/etc/k.pem' } };
-    expect(devSecretRefusal(rs256, { NODE_ENV: 'production' })).toBeUndefined();
+    // RS256 has no HS secret to derive the sign-in session key from: that needs its own.
+    expect(devSecretRefusal(rs256, { NODE_ENV: 'production' })).toMatch(
+      /development session key: .*CCTV_SESSION_SECRET/,
+    );
+    const rs256Sessions = {
+      ...rs256,
+      auth: { ...rs256.auth, sessions: { ...rs256.auth.sessions, secret: 'y'.repeat(48) } },
+    };
+    expect(devSecretRefusal(rs256Sessions, { NODE_ENV: 'production' })).toBeUndefined();
   });
 });
 

@@ -8,9 +8,15 @@ import type { Registry } from 'prom-client';
 import type { CameraConfig, Config } from '../../config/schema.js';
 import { SignalingServer } from '../../signaling/src/SignalingServer.js';
 import { AuditLog } from './audit/AuditLog.js';
+import { AccountStore } from './auth/accounts.js';
+import { Credentials, JwksVerifier } from './auth/credentials.js';
+import { OidcSignIn } from './auth/oidc.js';
+import { endMessage, isRefusal, SessionManager } from './auth/sessions.js';
+import { sessionSecretFor } from './auth/setup.js';
 import type { TokenVerifier } from './auth/tokens.js';
 import { buildApp } from './http/app.js';
-import { createMetrics } from './http/metrics.js';
+import { createMetrics, type SignInEvents } from './http/metrics.js';
+import { sessionOf } from './http/signin.js';
 import type { Logger } from './log.js';
 import { WorkerPool } from './media/WorkerPool.js';
 import { OpsHistory } from './ops/OpsHistory.js';
@@ -44,6 +50,7 @@ export class Gateway {
     readonly signaling: SignalingServer,
     readonly viewing: ViewingService,
     readonly verifier: TokenVerifier,
+    readonly sessions: SessionManager,
     readonly metrics: Registry,
     readonly app: FastifyInstance,
     readonly port: number,
@@ -75,18 +82,73 @@ export class Gateway {
       const streams = new StreamRegistry(opts.cameras, config.ingest, pool, logger);
       undo.add(() => streams.close());
       const { verifier } = opts;
+      const { auth } = config;
+      const accounts = auth.accounts.enabled
+        ? new AccountStore(path.resolve(auth.accounts.file), auth.accounts)
+        : undefined;
+      const sessions = new SessionManager({
+        secret: sessionSecretFor(auth).secret,
+        ttlSec: auth.sessions.ttlSec,
+        accessTtlSec: auth.sessions.accessTtlSec,
+        audience: auth.audience,
+        revokedFile: path.resolve(auth.sessions.revokedFile),
+        accounts,
+      });
+      const pruner = setInterval(() => sessions.prune(), 3_600_000);
+      pruner.unref();
+      undo.add(() => clearInterval(pruner));
+      const jwks = auth.jwks
+        ? new JwksVerifier({
+            url: auth.jwks.url,
+            issuer: auth.jwks.issuer,
+            audience: auth.jwks.audience ?? auth.audience,
+            clockToleranceSec: auth.clockToleranceSec,
+          })
+        : undefined;
+      const credentials = new Credentials(verifier, sessions, jwks);
       const capacity = new Capacity(config.capacity, pool, streams);
       const turn = turnSettings(config.turn);
-      const viewing = new ViewingService({ pool, streams, verifier, capacity, logger, limits: config.signaling, turn });
-      const signaling = new SignalingServer({ viewing, logger, limits: config.signaling, proxy: config.server });
+      const viewing = new ViewingService({
+        pool,
+        streams,
+        verifier: credentials,
+        capacity,
+        logger,
+        limits: config.signaling,
+        turn,
+      });
+      let app: FastifyInstance | undefined;
+      const signaling = new SignalingServer({
+        viewing,
+        logger,
+        limits: config.signaling,
+        proxy: config.server,
+        // A page of this gateway opens its WebSocket with the sign-in cookie: that authenticates it.
+        sessionToken: (cookie) => {
+          if (!app) return undefined;
+          const s = sessionOf(app, sessions, cookie);
+          return isRefusal(s) ? undefined : sessions.accessToken(s).token;
+        },
+      });
       const audit = new AuditLog(path.resolve(config.audit.file));
-      viewing.observer.on('viewEnded', (record) => {
+      const appendAudit = (record: Parameters<AuditLog['append']>[0]) => {
         try {
           audit.append(record);
         } catch (err) {
           logger.error({ err: (err as Error).message, file: audit.file }, 'audit record could not be written');
         }
+      };
+      viewing.observer.on('viewEnded', appendAudit);
+      const signIn = new EventEmitter<SignInEvents>();
+      sessions.observer.on('ended', (sid, reason) => {
+        signIn.emit('sessionEnded', reason);
+        const n = viewing.endSession(sid, reason, endMessage(reason));
+        if (n > 0) logger.info({ reason, connections: n }, 'session ended on its connections');
       });
+      const publicBase = config.server.publicUrl ?? `http://127.0.0.1:${config.server.port}`;
+      const oidc = auth.oidc
+        ? new OidcSignIn(auth.oidc, auth.oidc.redirectUrl ?? new URL('/auth/oidc/callback', publicBase).href)
+        : undefined;
       const ops = new OpsHistory(pool, streams, capacity);
       undo.add(() => ops.close());
       // Redis is optional (cluster mode); when configured, readiness depends on reaching it.
@@ -104,13 +166,16 @@ export class Gateway {
         rejectedCameras: opts.rejectedCameras ?? 0,
         signaling: signaling.observer,
         viewing: viewing.observer,
+        signIn,
         connections: () => signaling.connections,
       });
-      const app = await buildApp({
+      app = await buildApp({
         pool,
         streams,
         metrics,
-        verifier,
+        verifier: credentials,
+        minter: verifier,
+        signIn: { sessions, accounts, oidc, audit: appendAudit, observer: signIn },
         audit,
         logger,
         webRoot: opts.webRoot ?? DEFAULT_WEB_ROOT,
@@ -140,7 +205,7 @@ export class Gateway {
       undo.add(() => health.close());
       health.start();
       logger.info({ port, cameras: opts.cameras.length }, 'gateway listening');
-      return new Gateway(pool, streams, signaling, viewing, verifier, metrics, app, port, logger, undo);
+      return new Gateway(pool, streams, signaling, viewing, verifier, sessions, metrics, app, port, logger, undo);
     } catch (err) {
       await undo.run();
       throw err;

@@ -70,6 +70,7 @@ if (args.demo) {
     `\n  cctv-gateway is running with ${cameras.length} simulated cameras.\n` +
       `  Open:  ${base}/?token=${token}\n` +
       `  Token (viewer, all streams, 12 h): ${token}\n` +
+      `  Sign in: ${base}/login  (make an account: npm run users -- add <name> --role operator)\n` +
       `  Health: ${base}/healthz   Metrics: ${base}/metrics\n  Stop with Ctrl-C.\n\n`,
   );
 }

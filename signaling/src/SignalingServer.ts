@@ -41,6 +41,11 @@ export interface SignalingOptions {
   logIntervalMs?: number;
   /** Reverse proxies (`server.trustProxy`) and the public URL (`server.publicUrl`) the pages are served at. */
   proxy?: { trustProxy: readonly string[]; publicUrl?: string | undefined };
+  /**
+   * An access token for the sign-in session the upgrade's Cookie header holds, if any: the pages'
+   * WebSocket authenticates with it (the origin check above still applies).
+   */
+  sessionToken?: (cookie: string | undefined) => string | undefined;
 }
 
 /** Whether an address is one of `entries` (addresses or CIDRs); an invalid entry throws at once. */
@@ -144,6 +149,8 @@ const MAX_LOG_KEYS = 1000;
 
 /** The subprotocol a client names; a token may ride along as a second one: `bearer.<jwt>`. */
 export const SUBPROTOCOL = 'cctv.v1';
+/** Offered beside SUBPROTOCOL: authenticate with the sign-in session cookie of the upgrade request. */
+export const SESSION_PROTOCOL = 'cctv.session';
 
 export class SignalingServer {
   readonly observer = new EventEmitter<SignalingObserverEvents>();
@@ -270,13 +277,20 @@ export class SignalingServer {
       send({ id, ok: false, error: pub });
     };
 
-    // A token offered as subprotocol `bearer.<jwt>` authenticates at once.
-    const offered = String(req.headers['sec-websocket-protocol'] ?? '')
+    // A token offered as subprotocol `bearer.<jwt>`, or the sign-in cookie, authenticates at once.
+    const protocols = String(req.headers['sec-websocket-protocol'] ?? '')
       .split(',')
-      .map((p) => p.trim())
-      .find((p) => p.startsWith('bearer.'));
-    if (offered) {
-      session.auth({ token: offered.slice('bearer.'.length) }).catch((err) => {
+      .map((p) => p.trim());
+    const offered = protocols.find((p) => p.startsWith('bearer.'));
+    // The cookie only when the page asks (SESSION_PROTOCOL): an embed with its own token on the same
+    // origin as a signed-in person keeps the embed's identity.
+    const token = offered
+      ? offered.slice('bearer.'.length)
+      : protocols.includes(SESSION_PROTOCOL)
+        ? this.opts.sessionToken?.(req.headers.cookie)
+        : undefined;
+    if (token) {
+      session.auth({ token }).catch((err) => {
         reject(null, err);
         ws.close(4401, 'authentication failed');
       });

@@ -14,6 +14,9 @@ export type ErrorCode =
   | 'E_CAPACITY'
   | 'E_UNSUPPORTED'
   | 'E_STREAM_OFFLINE'
+  | 'E_SIGNIN_FAILED'
+  | 'E_LOCKED'
+  | 'E_UNAVAILABLE'
   | 'E_INTERNAL';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -31,6 +34,9 @@ const STATUS: Record<ErrorCode, number> = {
   E_CAPACITY: 503,
   E_UNSUPPORTED: 422,
   E_STREAM_OFFLINE: 503,
+  E_SIGNIN_FAILED: 401,
+  E_LOCKED: 429,
+  E_UNAVAILABLE: 503,
   E_INTERNAL: 500,
 };
 

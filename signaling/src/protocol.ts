@@ -177,7 +177,8 @@ export interface Notifications {
   consumerClosed: { consumerId: string; reason: string };
   /** The transport is gone with its worker ('worker_died'): make a new one and consume again. */
   transportClosed: { transportId: string; reason: string };
-  authExpired: { code: 'E_AUTH_EXPIRED'; message: string };
+  /** reason: 'expired', or how a sign-in session ended: 'signed_out', 'revoked', 'disabled'. */
+  authExpired: { code: 'E_AUTH_EXPIRED'; message: string; reason?: string };
   closing: { code: string; message: string };
   streamState: { stream: string; variant: 'main' | 'sub'; state: string; detail?: string };
 }

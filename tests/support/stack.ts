@@ -71,6 +71,11 @@ export async function gatewayOnSim(
     ingest: { idleTimeoutSec: 30, backoffInitialMs: 200, backoffMaxMs: 2000 },
     log: { level: 'info' },
     audit: { file: path.join(os.tmpdir(), `cctv-audit-${process.pid}-${Date.now()}.jsonl`) },
+    // Never the repository's var/: each stack has its own accounts and signed-out sessions.
+    auth: {
+      accounts: { file: path.join(os.tmpdir(), `cctv-users-${process.pid}-${Date.now()}.json`) },
+      sessions: { revokedFile: path.join(os.tmpdir(), `cctv-revoked-${process.pid}-${Date.now()}.jsonl`) },
+    },
   };
   const merged = deepMerge(base, overrides as Record<string, unknown>);
   const { config, cameras: valid } = parseConfig({ ...merged, cameras }, 'test', {});

@@ -17,7 +17,23 @@ export interface AuditRecord {
   endReason: string;
 }
 
+/** A sign-in, sign-out or refused sign-in: who (as they named themselves), how, from where, the result. */
+export interface SignInRecord {
+  kind: 'signin' | 'signout';
+  at: string;
+  /** The account or the provider's subject; for a refused attempt, the name that was tried. */
+  sub: string;
+  role: string | null;
+  via: 'local' | 'oidc';
+  /** 'ok', or why not: bad_credentials, disabled, locked, no_role, provider_error… */
+  result: string;
+  client: string;
+  userAgent: string;
+}
+
 export interface AuditQuery {
+  /** 'view' (default): views; 'signin': sign-ins, sign-outs and refused sign-ins. */
+  kind?: 'view' | 'signin';
   from?: string;
   to?: string;
   sub?: string;
@@ -31,7 +47,7 @@ export class AuditLog {
     fs.mkdirSync(path.dirname(file), { recursive: true });
   }
 
-  append(record: AuditRecord): void {
+  append(record: AuditRecord | SignInRecord): void {
     fs.appendFileSync(this.file, `${JSON.stringify(record)}\n`);
   }
 
@@ -40,7 +56,7 @@ export class AuditLog {
    * only where the newest offset+limit matches lie (a ring of byte positions), then reads back the
    * page: memory follows the page, never the trail.
    */
-  async query(q: AuditQuery): Promise<{ total: number; records: AuditRecord[] }> {
+  async query(q: AuditQuery): Promise<{ total: number; records: (AuditRecord | SignInRecord)[] }> {
     let fd: FileHandle;
     try {
       fd = await fs.promises.open(this.file, 'r');
@@ -58,15 +74,17 @@ export class AuditLog {
       await eachLine(fd, (start, line) => {
         const r = parse(line);
         if (!r) return;
-        const t = Date.parse(r.start);
+        const signin = 'kind' in r;
+        if (signin !== (q.kind === 'signin')) return;
+        const t = Date.parse('kind' in r ? r.at : r.start);
         if (t < from || t > to) return;
         if (q.sub && r.sub !== q.sub) return;
-        if (q.stream && r.stream !== q.stream) return;
+        if (q.stream && (!('stream' in r) || r.stream !== q.stream)) return;
         starts[total % keep] = start;
         lengths[total % keep] = line.length;
         total++;
       });
-      const records: AuditRecord[] = [];
+      const records: (AuditRecord | SignInRecord)[] = [];
       // The newest match sits just before the ring's next write position; walk back from there.
       for (let i = q.offset; i < Math.min(keep, total); i++) {
         const k = (total - 1 - i) % keep;
@@ -82,9 +100,9 @@ export class AuditLog {
   }
 }
 
-function parse(line: Buffer): AuditRecord | undefined {
+function parse(line: Buffer): AuditRecord | SignInRecord | undefined {
   try {
-    return JSON.parse(line.toString('utf8')) as AuditRecord;
+    return JSON.parse(line.toString('utf8')) as AuditRecord | SignInRecord;
   } catch {
     return undefined; // a torn last line after a crash, or an empty one: skip it, keep the rest
   }

@@ -8,16 +8,36 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from '../../../config/schema.js';
 import { TokenVerifier } from './tokens.js';
 
-const DEV_SECRET_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../.cache/dev-jwt-secret');
+const CACHE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../.cache');
+const DEV_SECRET_FILE = path.join(CACHE, 'dev-jwt-secret');
+const DEV_SESSION_FILE = path.join(CACHE, 'dev-session-secret');
+
+/**
+ * The key sign-in cookies and session access tokens are signed with: `auth.sessions.secret`
+ * (CCTV_SESSION_SECRET), else one derived from the HS256 JWT secret (HKDF, so neither reveals the
+ * other), else a development key in .cache/dev-session-secret (refused in production: devSecretRefusal).
+ */
+export function sessionSecretFor(auth: Config['auth']): { secret: Buffer; devSecret: boolean } {
+  if (auth.sessions.secret) return { secret: Buffer.from(auth.sessions.secret, 'utf8'), devSecret: false };
+  if (auth.algorithm === 'HS256' && auth.jwtSecret) {
+    const key = crypto.hkdfSync('sha256', auth.jwtSecret, 'cctv-gateway', 'sign-in sessions', 32);
+    return { secret: Buffer.from(key), devSecret: false };
+  }
+  return { secret: Buffer.from(devFile(DEV_SESSION_FILE), 'utf8'), devSecret: true };
+}
+
+function devFile(file: string): string {
+  if (!fs.existsSync(file)) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, crypto.randomBytes(32).toString('base64url'), { mode: 0o600 });
+  }
+  return fs.readFileSync(file, 'utf8').trim();
+}
 
 export function verifierFor(auth: Config['auth']): { verifier: TokenVerifier; devSecret: boolean } {
   if (auth.algorithm !== 'HS256' || auth.jwtSecret)
     return { verifier: TokenVerifier.fromConfig(auth), devSecret: false };
-  if (!fs.existsSync(DEV_SECRET_FILE)) {
-    fs.mkdirSync(path.dirname(DEV_SECRET_FILE), { recursive: true });
-    fs.writeFileSync(DEV_SECRET_FILE, crypto.randomBytes(32).toString('base64url'), { mode: 0o600 });
-  }
-  const jwtSecret = fs.readFileSync(DEV_SECRET_FILE, 'utf8').trim();
+  const jwtSecret = devFile(DEV_SECRET_FILE);
   return { verifier: TokenVerifier.fromConfig({ ...auth, jwtSecret }), devSecret: true };
 }
 
@@ -51,12 +71,21 @@ export function productionReason(config: Pick<Config, 'server'>, env: NodeJS.Pro
  * with a copy of .cache/dev-jwt-secret (or of a careless image) could sign with.
  */
 export function devSecretRefusal(config: Pick<Config, 'server' | 'auth'>, env: NodeJS.ProcessEnv): string | undefined {
-  if (config.auth.algorithm !== 'HS256' || config.auth.jwtSecret) return undefined;
+  const { auth } = config;
+  const devJwt = auth.algorithm === 'HS256' && !auth.jwtSecret;
+  // Sessions fall back to a development key only when there is neither their own secret nor an HS256 one.
+  const devSession = !auth.sessions.secret && !(auth.algorithm === 'HS256' && auth.jwtSecret);
+  if (!devJwt && !devSession) return undefined;
   const why = productionReason(config, env);
   if (!why) return undefined;
+  if (devJwt)
+    return (
+      `cctv-gateway: refusing to start in production (${why}) with the development JWT secret: ` +
+      'set CCTV_JWT_SECRET (at least 32 random characters, e.g. `openssl rand -base64 48`) ' +
+      'or auth.publicKeyFile (with auth.algorithm RS256 or ES256)'
+    );
   return (
-    `cctv-gateway: refusing to start in production (${why}) with the development JWT secret: ` +
-    'set CCTV_JWT_SECRET (at least 32 random characters, e.g. `openssl rand -base64 48`) ' +
-    'or auth.publicKeyFile (with auth.algorithm RS256 or ES256)'
+    `cctv-gateway: refusing to start in production (${why}) with the development session key: ` +
+    `with auth.algorithm ${auth.algorithm} set CCTV_SESSION_SECRET (at least 32 random characters, e.g. \`openssl rand -base64 48\`)`
   );
 }

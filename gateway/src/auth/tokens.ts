@@ -32,6 +32,13 @@ export interface Claims {
   /** Glob patterns of stream ids this token may watch (`*` matches any run of characters). */
   streams: string[];
   exp: number;
+  /** The sign-in session an access token belongs to (sessions.ts): sign-out ends its connections. */
+  sid?: string;
+}
+
+/** Anything that turns a token into claims: the gateway's own tokens, an IdP's (JWKS), sessions'. */
+export interface ClaimsVerifier {
+  verify(token: unknown): Claims | Promise<Claims>;
 }
 
 export type Algorithm = 'HS256' | 'RS256' | 'ES256';
@@ -58,9 +65,10 @@ export type AuthFailure =
   | 'expired'
   | 'not_yet_valid'
   | 'missing_claims'
-  | 'bad_claims';
+  | 'bad_claims'
+  | 'keys_unavailable';
 
-const fail = (reason: AuthFailure, message: string) =>
+export const fail = (reason: AuthFailure, message: string) =>
   new GatewayError(reason === 'expired' ? 'E_AUTH_EXPIRED' : 'E_UNAUTHENTICATED', message, reason);
 
 export class TokenVerifier {
@@ -134,17 +142,7 @@ export class TokenVerifier {
       if (/algorithm/.test(m)) throw fail('bad_algorithm', `this gateway accepts ${this.opts.algorithm} tokens only`);
       throw fail('malformed', 'the token is malformed');
     }
-    const role = payload['role'];
-    const streams = payload['streams'];
-    if (typeof payload.sub !== 'string' || !ROLES.includes(role) || typeof payload.exp !== 'number') {
-      throw fail('missing_claims', 'the token lacks sub, role or exp');
-    }
-    if (!Array.isArray(streams) || !streams.every((s) => typeof s === 'string')) {
-      throw fail('missing_claims', 'the token lacks a streams list');
-    }
-    const problem = globsProblem(streams);
-    if (problem) throw fail('bad_claims', `the token's streams claim is out of bounds: ${problem}`);
-    return { sub: payload.sub, role, streams, exp: payload.exp };
+    return claimsOf(payload);
   }
 
   sign(claims: Omit<Claims, 'exp'>, ttlSec: number): string {
@@ -160,6 +158,20 @@ export class TokenVerifier {
       expiresIn: ttlSec,
     });
   }
+}
+
+/** The claims a verified token must carry (sub, role, streams, exp), checked the same for every issuer. */
+export function claimsOf(payload: Record<string, unknown>): Claims {
+  const { sub, role, streams, exp } = payload;
+  if (typeof sub !== 'string' || !ROLES.includes(role as Role) || typeof exp !== 'number') {
+    throw fail('missing_claims', 'the token lacks sub, role or exp');
+  }
+  if (!Array.isArray(streams) || !streams.every((s) => typeof s === 'string')) {
+    throw fail('missing_claims', 'the token lacks a streams list');
+  }
+  const problem = globsProblem(streams);
+  if (problem) throw fail('bad_claims', `the token's streams claim is out of bounds: ${problem}`);
+  return { sub, role: role as Role, streams, exp };
 }
 
 /** Bounds on a token's stream globs, checked where tokens are minted and again where they are verified. */

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import type { Server } from 'node:http';
 import fastifyCompress from '@fastify/compress';
+import fastifyCookie from '@fastify/cookie';
 import fastifyHelmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import { Type as T } from '@sinclair/typebox';
@@ -17,9 +18,11 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../../../config/schema.js';
 import { GatewayError, publicError } from '../../../signaling/src/errors.js';
 import { forwardedAsX, trustedProxies } from '../../../signaling/src/SignalingServer.js';
-import type { AuditLog } from '../audit/AuditLog.js';
+import type { AuditLog, AuditQuery } from '../audit/AuditLog.js';
+import { isRefusal } from '../auth/sessions.js';
 import {
   type Claims,
+  type ClaimsVerifier,
   GLOB_LIMITS,
   globWithin,
   type Role,
@@ -33,13 +36,19 @@ import type { OpsHistory } from '../ops/OpsHistory.js';
 import type { StreamRegistry } from '../streams/StreamRegistry.js';
 import type { CameraHealth, StreamVariant } from '../streams/StreamVariant.js';
 import type { Capacity } from '../viewing/Capacity.js';
+import { registerSignIn, type SignInDeps, sessionOf } from './signin.js';
 import { registerWebRoutes } from './webRoutes.js';
 
 export interface AppDeps {
   pool: WorkerPool;
   streams: StreamRegistry;
   metrics: Registry;
-  verifier: TokenVerifier;
+  /** Checks every token (the gateway's, an IdP's, sessions'): credentials.ts. */
+  verifier: ClaimsVerifier;
+  /** Mints embed tokens (POST /api/tokens). */
+  minter: TokenVerifier;
+  /** People's sign-in (sessions, local accounts, OpenID Connect). */
+  signIn: Omit<SignInDeps, 'logger'>;
   audit: AuditLog;
   logger: Logger;
   webRoot: string;
@@ -200,6 +209,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
   }
 
+  // Signed cookies (the sign-in session, the OpenID Connect transaction): their key is the session's.
+  await app.register(fastifyCookie, { secret: deps.signIn.sessions.cookieKey });
+  registerSignIn(app, { ...deps.signIn, logger: deps.logger });
+
   app.setErrorHandler(onError);
   app.setNotFoundHandler((req, reply) => {
     reply
@@ -207,12 +220,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       .send({ error: { code: 'E_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
   });
 
-  const authenticate = (req: FastifyRequest, roles: readonly Role[]): Claims => {
+  /**
+   * A Bearer token, or for reads the sign-in cookie (SameSite=Strict: another site's page cannot send
+   * it, and a read changes nothing).
+   */
+  const authenticate = async (req: FastifyRequest, roles: readonly Role[]): Promise<Claims> => {
     const header = req.headers.authorization;
-    const token = header?.startsWith('Bearer ') ? header.slice(7) : undefined;
+    let token = header?.startsWith('Bearer ') ? header.slice(7) : undefined;
+    if (!header && req.method === 'GET' && req.headers.cookie) {
+      const s = sessionOf(app, deps.signIn.sessions, req.headers.cookie);
+      if (!isRefusal(s)) token = deps.signIn.sessions.accessToken(s).token;
+    }
     let claims: Claims;
     try {
-      claims = deps.verifier.verify(token);
+      claims = await deps.verifier.verify(token);
     } catch (err) {
       deps.onAuthFailure((err as GatewayError).reason ?? 'unknown');
       throw err;
@@ -233,7 +254,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return { ready, workers: serving, config: 'loaded', dependencies };
   });
   app.get('/metrics', async (req, reply) => {
-    if (!deps.allowAnonymousMetrics) authenticate(req, ['operator', 'admin']);
+    if (!deps.allowAnonymousMetrics) await authenticate(req, ['operator', 'admin']);
     reply.header('content-type', deps.metrics.contentType);
     return deps.metrics.metrics();
   });
@@ -274,7 +295,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     };
   };
   app.get('/api/streams', async (req) => {
-    const claims = authenticate(req, ['viewer', 'integrator', 'operator', 'admin']);
+    const claims = await authenticate(req, ['viewer', 'integrator', 'operator', 'admin']);
     const ids = deps.streams.list().map((s) => s.id);
     return {
       streams: ids
@@ -283,11 +304,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     };
   });
   app.get('/api/streams/:id', { schema: { params: T.Object({ id: T.String({ maxLength: 128 }) }) } }, async (req) => {
-    const claims = authenticate(req, ['viewer', 'integrator', 'operator', 'admin']);
+    const claims = await authenticate(req, ['viewer', 'integrator', 'operator', 'admin']);
     return streamStatus((req.params as { id: string }).id, claims);
   });
   app.get('/api/ops', async (req) => {
-    authenticate(req, ['operator', 'admin']);
+    await authenticate(req, ['operator', 'admin']);
     return {
       capacity: { used: deps.capacity.used(), egressBps: deps.capacity.egressBps() },
       workers: deps.pool.workers.map((w) => ({
@@ -312,12 +333,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       limit: T.Integer({ minimum: 1, maximum: 1000, default: 100 }),
       // The query keeps a 12-byte position per record up to offset+limit: older pages are reached with `to`.
       offset: T.Integer({ minimum: 0, maximum: 100000, default: 0 }),
+      kind: T.Union([T.Literal('view'), T.Literal('signin')], { default: 'view' }),
     },
     { additionalProperties: false },
   );
   app.get('/api/audit', { schema: { querystring: AuditQuery } }, async (req) => {
-    authenticate(req, ['admin']);
-    const q = req.query as { from?: string; to?: string; sub?: string; stream?: string; limit: number; offset: number };
+    await authenticate(req, ['admin']);
+    const q = req.query as AuditQuery;
     return deps.audit.query(q);
   });
 
@@ -330,7 +352,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     { additionalProperties: false },
   );
   app.post('/api/tokens', { schema: { body: TokenRequest } }, async (req) => {
-    const admin = authenticate(req, ['admin', 'integrator']);
+    const admin = await authenticate(req, ['admin', 'integrator']);
     const body = req.body as { sub: string; streams: string[]; ttlSec: number };
     if (body.ttlSec > deps.maxEmbedTtlSec) {
       throw new GatewayError('E_BAD_REQUEST', `ttlSec may be at most ${deps.maxEmbedTtlSec} for embed tokens`);
@@ -343,7 +365,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         `this integrator token may mint tokens only within ${admin.streams.join(', ')}; not ${outside.join(', ')}`,
       );
     }
-    const token = deps.verifier.sign({ sub: body.sub, role: 'viewer', streams: body.streams }, body.ttlSec);
+    const token = deps.minter.sign({ sub: body.sub, role: 'viewer', streams: body.streams }, body.ttlSec);
     deps.logger.info(
       { by: admin.sub, for: body.sub, streams: body.streams, ttlSec: body.ttlSec },
       'embed token minted',

@@ -19,7 +19,14 @@ export interface MetricsSources {
   viewing: EventEmitter<ViewingObserverEvents>;
   /** Connections the HTTP server refused, by reason. */
   http: EventEmitter<{ refused: [reason: string] }>;
+  /** Sign-ins of people (local accounts or OpenID Connect) by result, and ended sessions by reason. */
+  signIn?: EventEmitter<SignInEvents>;
   connections: () => number;
+}
+
+export interface SignInEvents {
+  signIn: [via: 'local' | 'oidc', result: string];
+  sessionEnded: [reason: string];
 }
 
 const STATES = ['idle', 'starting', 'live', 'stalled', 'error', 'unauthorized'] as const;
@@ -306,6 +313,20 @@ export function createMetrics(src: MetricsSources): Registry {
     labelNames: ['stream', 'variant'],
     registers: [registry],
   });
+  const signIns = new Counter({
+    name: 'cctv_signins_total',
+    help: 'Sign-ins of people by method (local, oidc) and result (ok, bad_credentials, locked, disabled, no_role, provider_error)',
+    labelNames: ['method', 'result'],
+    registers: [registry],
+  });
+  src.signIn?.on('signIn', (method, result) => signIns.inc({ method, result }));
+  const sessionsEnded = new Counter({
+    name: 'cctv_sessions_ended_total',
+    help: 'Sign-in sessions ended before their time, by reason (signed_out, disabled, revoked)',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  src.signIn?.on('sessionEnded', (reason) => sessionsEnded.inc({ reason }));
   src.viewing.on('viewEnded', (r) => {
     views.inc({ stream: r.stream, variant: r.variant, reason: r.endReason });
     viewSeconds.inc({ stream: r.stream, variant: r.variant }, r.durationMs / 1000);

@@ -1,6 +1,8 @@
 // Page routes of the web client beyond static files:
 //   /embed/<stream>  the iframe embed page, which reads the stream id from its own path
 //   /m/<stream>      the single-stream (phone) view, a short link to share
+//   /m/<stream>/manifest.webmanifest  the phone view's web app manifest: "add to home screen" reopens that camera
+//   /login           the sign-in page (local accounts, the city's identity provider)
 //   /cctv-player.js  the <cctv-player> web component, loadable as a module script from other origins
 //                    (CORS); its WebSocket still needs the page's origin in signaling.allowedOrigins
 import { Type as T } from '@sinclair/typebox';
@@ -20,6 +22,25 @@ export function registerWebRoutes(app: FastifyInstance): void {
   app.get('/m/:stream', page, (_req, reply) =>
     reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store').sendFile('watch.html'),
   );
+  app.get('/m/:stream/manifest.webmanifest', page, (req, reply) => {
+    const { stream } = req.params as { stream: string };
+    reply
+      .type('application/manifest+json; charset=utf-8')
+      .header('cache-control', 'no-cache')
+      .send({
+        name: `CCTV ${stream}`,
+        short_name: stream.length > 12 ? `CCTV ${stream.slice(-8)}` : `CCTV ${stream}`,
+        description: 'CCTV Kota Palembang: satu kamera, langsung',
+        id: `/m/${stream}`,
+        start_url: `/m/${stream}`,
+        scope: '/',
+        display: 'standalone',
+        background_color: '#0a1119',
+        theme_color: '#0a1119',
+        icons: [{ src: '/favicon.svg', sizes: 'any', type: 'image/svg+xml', purpose: 'any' }],
+      });
+  });
+  app.get('/login', (_req, reply) => reply.header('cache-control', 'no-store').sendFile('login.html'));
   app.get('/cctv-player.js', (_req, reply) =>
     reply
       .header('access-control-allow-origin', '*')

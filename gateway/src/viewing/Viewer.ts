@@ -9,7 +9,7 @@ import { GatewayError } from '../../../signaling/src/errors.js';
 import type { Notify, Peer, ViewerPort } from '../../../signaling/src/port.js';
 import type { RequestData, Responses } from '../../../signaling/src/protocol.js';
 import type { AuditRecord } from '../audit/AuditLog.js';
-import { type Claims, seesAllStreams, streamAllowed, type TokenVerifier } from '../auth/tokens.js';
+import { type Claims, type ClaimsVerifier, seesAllStreams, streamAllowed } from '../auth/tokens.js';
 import type { Logger } from '../log.js';
 import { PLAYOUT_DELAY } from '../media/codecs.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
@@ -30,7 +30,7 @@ export interface ViewingObserverEvents {
 export interface ViewerDeps {
   pool: WorkerPool;
   streams: StreamRegistry;
-  verifier: TokenVerifier;
+  verifier: ClaimsVerifier;
   capacity: Capacity;
   logger: Logger;
   observer: EventEmitter<ViewingObserverEvents>;
@@ -39,6 +39,8 @@ export interface ViewerDeps {
   notify: Notify;
   /** TURN relays offered to browsers (config `turn`), if any. */
   turn?: TurnSettings | undefined;
+  /** The connection closed (the service forgets this viewer). */
+  onClose?: () => void;
 }
 
 interface View {
@@ -101,7 +103,7 @@ export class Viewer implements ViewerPort {
   async auth({ token }: RequestData<'auth'>): Promise<Responses['auth']> {
     let claims: Claims;
     try {
-      claims = this.deps.verifier.verify(token);
+      claims = await this.deps.verifier.verify(token);
     } catch (err) {
       // A token the verifier cannot even read (it threw something of its own) is still the client's error.
       const e =
@@ -341,16 +343,33 @@ export class Viewer implements ViewerPort {
           return;
         }
         this.deps.logger.info({ sub: this.claims.sub }, 'token expired; ending views');
-        this.claims = undefined;
-        for (const v of [...this.#views]) this.#endViewWithNotice(v, 'E_AUTH_EXPIRED', 'auth_expired');
-        this.deps.notify('authExpired', {
-          code: 'E_AUTH_EXPIRED',
-          message: 'the token expired; send a fresh one with auth',
-        });
+        this.#authEnded('auth_expired', 'the token expired; send a fresh one with auth');
       },
       Math.min(Math.max(0, ms), MAX_TIMER_MS),
     );
     this.#expiryTimer.unref();
+  }
+
+  /** The sign-in session this connection authenticated with, if any (sessions.ts). */
+  get sessionId(): string | undefined {
+    return this.claims?.sid;
+  }
+
+  /** Its sign-in session ended (signed out elsewhere, revoked, account disabled): views end now. */
+  endSession(reason: string, message: string): void {
+    if (!this.claims || this.#closed) return;
+    this.deps.logger.info({ sub: this.claims.sub, reason }, 'session ended; ending views');
+    this.#authEnded(reason, message);
+  }
+
+  /** No valid identity any more: every view ends (audited with `endReason`), the client is told once. */
+  #authEnded(endReason: string, message: string): void {
+    this.claims = undefined;
+    clearTimeout(this.#expiryTimer);
+    // Why first: the client then reads the consumers' E_AUTH_EXPIRED that follow as this, not a camera fault.
+    const reason = endReason === 'auth_expired' ? 'expired' : endReason;
+    this.deps.notify('authExpired', { code: 'E_AUTH_EXPIRED', message, reason });
+    for (const v of [...this.#views]) this.#endViewWithNotice(v, 'E_AUTH_EXPIRED', endReason);
   }
 
   #endViewWithNotice(view: View, code: string, reason: string): void {
@@ -419,6 +438,7 @@ export class Viewer implements ViewerPort {
   close(reason: 'disconnected' | 'shutdown' = 'disconnected'): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.deps.onClose?.();
     clearTimeout(this.#expiryTimer);
     for (const v of [...this.#views]) this.#endView(v, reason);
     for (const { transport } of this.#transports.values()) transport.close();

@@ -3,7 +3,7 @@
 // live here; the signaling server only speaks the protocol (signaling/src/port.ts).
 import { EventEmitter } from 'node:events';
 import type { Notify, Peer, ViewingPort } from '../../../signaling/src/port.js';
-import type { TokenVerifier } from '../auth/tokens.js';
+import type { ClaimsVerifier } from '../auth/tokens.js';
 import type { Logger } from '../log.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
 import type { StreamRegistry } from '../streams/StreamRegistry.js';
@@ -16,7 +16,7 @@ export type { ViewingObserverEvents };
 export interface ViewingDeps {
   pool: WorkerPool;
   streams: StreamRegistry;
-  verifier: TokenVerifier;
+  verifier: ClaimsVerifier;
   capacity: Capacity;
   logger: Logger;
   limits: { maxTransports: number; maxConsumers: number };
@@ -26,15 +26,31 @@ export interface ViewingDeps {
 export class ViewingService implements ViewingPort {
   readonly observer = new EventEmitter<ViewingObserverEvents>();
 
+  readonly #viewers = new Set<Viewer>();
+
   constructor(private readonly deps: ViewingDeps) {}
 
   openViewer(peer: Peer, notify: Notify): Viewer {
-    return new Viewer({
+    const viewer = new Viewer({
       ...this.deps,
       logger: this.deps.logger.child({ peer: peer.address }),
       observer: this.observer,
       peer,
       notify,
+      onClose: () => this.#viewers.delete(viewer),
     });
+    this.#viewers.add(viewer);
+    return viewer;
+  }
+
+  /** A sign-in session ended: every connection that authenticated with it ends its views. */
+  endSession(sid: string, reason: string, message: string): number {
+    let n = 0;
+    for (const v of this.#viewers) {
+      if (v.sessionId !== sid) continue;
+      v.endSession(reason, message);
+      n++;
+    }
+    return n;
   }
 }

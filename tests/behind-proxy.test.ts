@@ -4,15 +4,14 @@
 // X-Forwarded-For from an untrusted peer is ignored, and the gateway serves TLS itself (server.tls).
 import fs from 'node:fs';
 import https from 'node:https';
-import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { AuditRecord } from '../gateway/src/audit/AuditLog.js';
 import { SUBPROTOCOL } from '../signaling/src/SignalingServer.js';
-import type { WallSnapshot } from '../web-client/src/wall.js';
 import { type Browser, launchBrowser } from './support/browser.js';
 import { PALEMBANG_OFFICES, startCityStack } from './support/cityStack.js';
 import { freePort, type Nginx, selfSignedCert, startNginx } from './support/nginx.js';
+import { wallPlays, wallSnap } from './support/player.js';
 import { gatewayOnSim, type LogRecord, type Stack, sleep, waitFor } from './support/stack.js';
 
 const PROXY = '127.0.0.2';
@@ -91,9 +90,6 @@ async function loggedPeer(logs: LogRecord[], ws: WebSocket, garbage = 'not json'
   return String(line['peer']);
 }
 
-const wallSnap = (page: Page): Promise<WallSnapshot> =>
-  page.evaluate(() => (window as unknown as { cctvWall: () => WallSnapshot }).cctvWall());
-
 const auditRecords = (file: string): AuditRecord[] =>
   fs.existsSync(file)
     ? fs
@@ -115,18 +111,7 @@ describe('behind nginx with TLS', () => {
     expect(h['x-content-type-options']).toBe('nosniff');
     expect(h['referrer-policy']).toBe('no-referrer');
 
-    const first = await waitFor(
-      'the visible tiles to play through nginx',
-      async () => {
-        const s = await wallSnap(page);
-        const visible = s.tiles.filter((t) => t.visible);
-        return s.ready && visible.length > 0 && visible.every((t) => t.state === 'live' && t.framesDecoded > 0)
-          ? s
-          : undefined;
-      },
-      45_000,
-      250,
-    );
+    const first = await wallPlays(page, 'the visible tiles to play through nginx');
     await sleep(2000);
     const later = await wallSnap(page);
     const before = new Map(first.tiles.map((t) => [t.id, t.framesDecoded]));

@@ -175,7 +175,11 @@ describe('camera health with nobody watching', () => {
     const snap = () => page.evaluate(() => (window as unknown as { cctvWall: () => WallSnapshot }).cctvWall());
     const offPill = page.locator('.counts .pill.off');
     await waitFor('the wall to count 3 offline', async () => (await offPill.textContent())?.trim() === '3 offline');
-    const s = await snap();
+    // Until the first health answer the count comes from the stream list's states: wait for the answer.
+    const s = await waitFor('the health answer', async () => {
+      const x = await snap();
+      return x.healthAt > 0 ? x : undefined;
+    });
     const visible = s.tiles.filter((t) => t.visible).map((t) => t.id);
     console.log(
       `wall: "3 offline" ${Date.now() - t0} ms after opening; ${visible.length} of ${s.tiles.length} tiles on screen (${visible.join(', ')})`,

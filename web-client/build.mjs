@@ -3,6 +3,7 @@
 //   embed.js        the iframe embed page (/embed/<stream>?token=...)
 //   cctv-player.js  the <cctv-player> web component: ONE self-contained ES module for other origins
 //   ops.js          the operators' page (/ops.html)
+//   login.js        the sign-in page (/login, served from login.html)
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +30,7 @@ await Promise.all([
       app: path.join(here, 'src/app.ts'),
       embed: path.join(here, 'src/embed.ts'),
       ops: path.join(here, 'src/ops.ts'),
+      login: path.join(here, 'src/login.ts'),
     },
   }),
   // No sourcemap link in the component: other origins load it, and one file is the contract.
@@ -39,6 +41,6 @@ await Promise.all([
     legalComments: 'eof',
   }),
 ]);
-for (const f of ['index.html', 'watch.html', 'embed.html', 'ops.html', 'theme.css', 'favicon.svg']) {
+for (const f of ['index.html', 'watch.html', 'embed.html', 'ops.html', 'login.html', 'theme.css', 'favicon.svg']) {
   fs.copyFileSync(path.join(here, f), path.join(dist, f));
 }

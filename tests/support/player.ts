@@ -1,11 +1,31 @@
 // The gateway's player page (web-client, `/?token=…&stream=…`) in headless Chromium, and what the
 // page tells about itself on `window.cctvPlayer`.
 import type { Page } from 'playwright-core';
+import type { WallSnapshot } from '../../web-client/src/wall.js';
 import type { Browser, PlayerProbe } from './browser.js';
 import { sleep, waitFor } from './stack.js';
 
 export const probe = (page: Page): Promise<PlayerProbe> =>
   page.evaluate(() => (window as unknown as { cctvPlayer: PlayerProbe }).cctvPlayer);
+
+export const wallSnap = (page: Page): Promise<WallSnapshot> =>
+  page.evaluate(() => (window as unknown as { cctvWall: () => WallSnapshot }).cctvWall());
+
+/** Waits until the wall is ready and every tile on screen plays (has decoded frames). */
+export function wallPlays(page: Page, what = 'the visible tiles to play'): Promise<WallSnapshot> {
+  return waitFor(
+    what,
+    async () => {
+      const s = await wallSnap(page);
+      const visible = s.tiles.filter((t) => t.visible);
+      return s.ready && visible.length > 0 && visible.every((t) => t.state === 'live' && t.framesDecoded > 0)
+        ? s
+        : undefined;
+    },
+    45_000,
+    250,
+  );
+}
 
 /** A new window on the player page of `stream` (`query`: more options, e.g. `&latency=low`); page errors go to the test's output. */
 export async function openPlayer(

@@ -4,7 +4,7 @@
 // network change) and plays again without a page reload. API: web-client/README.md.
 import { GatewayClient, GatewayError, toLatency, type Variant } from './GatewayClient.js';
 import { LivePlayer, type PlayerProbe, type PlayerState } from './LivePlayer.js';
-import { errorText } from './labels.js';
+import { errorText, isAuthEnded } from './labels.js';
 import { STAGE_CSS, Stage } from './stage.js';
 import type { StatsSnapshot } from './stats.js';
 
@@ -16,6 +16,18 @@ const HOST_CSS = `
 .brand{position:absolute;z-index:3;left:.7rem;bottom:.6rem;font:600 11px/1 system-ui,sans-serif;letter-spacing:.06em;text-transform:uppercase;color:rgba(255,255,255,.72);text-shadow:0 1px 2px #000;pointer-events:none}
 .brand b{color:#f2c55c;font-weight:700}
 `;
+
+/** detail of the `cctv-auth-expired` event (no token or other secret in it). */
+export interface AuthExpiredDetail {
+  stream: string;
+  /** E_AUTH_EXPIRED or E_UNAUTHENTICATED */
+  code: string;
+  /** The gateway's finer cause when it said one: 'expired', 'signed_out', 'revoked', 'disabled', ... */
+  reason: string | null;
+}
+
+/** A player stopped without a reason yet waits this long for the gateway's authExpired notice (it has one). */
+const AUTH_REASON_WAIT_MS = 300;
 
 /** The module's own origin: where the gateway serves /cctv-player.js. */
 const OWN_ORIGIN = (() => {
@@ -35,6 +47,9 @@ export class CctvPlayerElement extends HTMLElement {
   #wantPlay = false;
   #settingToken = false;
   #name: string | null = null;
+  /** cctv-auth-expired was dispatched for the current token (once until a new token). */
+  #authEndSent = false;
+  #authEndTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #video: HTMLVideoElement;
 
   constructor() {
@@ -155,6 +170,10 @@ export class CctvPlayerElement extends HTMLElement {
     );
     root.append(stage.el);
     if (this.hasAttribute('stats')) stage.toggleStats(true);
+    player.addEventListener('error', (ev) => {
+      const code = (ev as CustomEvent<{ code?: string }>).detail.code;
+      if (isAuthEnded(code)) this.#authEnded(code as string, player.probe.reason);
+    });
     for (const name of ['statechange', 'playing', 'stalled', 'offline', 'error']) {
       player.addEventListener(name, (ev) => {
         this.dispatchEvent(
@@ -169,10 +188,37 @@ export class CctvPlayerElement extends HTMLElement {
     this.#offClient.push(
       client.on('retrying', (d) => this.dispatchEvent(new CustomEvent('reconnecting', { detail: d }))),
       client.on('reconnected', (d) => this.dispatchEvent(new CustomEvent('reconnected', { detail: d }))),
+      client.on('authExpired', (d) =>
+        this.#authEnded('E_AUTH_EXPIRED', typeof d['reason'] === 'string' ? d['reason'] : null, true),
+      ),
     );
   }
 
+  /**
+   * Access ended (expired, signed out, revoked): `cctv-auth-expired` once per token. The gateway ends
+   * the views first and then says why (authExpired), so a player's error waits briefly for that reason.
+   */
+  #authEnded(code: string, reason: string | null, notice = false): void {
+    if (this.#authEndSent) return;
+    const send = (r: string | null) => {
+      clearTimeout(this.#authEndTimer);
+      this.#authEndTimer = undefined;
+      if (this.#authEndSent) return;
+      this.#authEndSent = true;
+      const detail: AuthExpiredDetail = {
+        stream: this.stream,
+        code,
+        reason: r ?? (code === 'E_AUTH_EXPIRED' ? 'expired' : null),
+      };
+      this.dispatchEvent(new CustomEvent('cctv-auth-expired', { detail, bubbles: true, composed: true }));
+    };
+    if (reason || notice) send(reason);
+    else if (!this.#authEndTimer) this.#authEndTimer = setTimeout(() => send(null), AUTH_REASON_WAIT_MS);
+  }
+
   #teardownClient(): void {
+    clearTimeout(this.#authEndTimer);
+    this.#authEndTimer = undefined;
     for (const off of this.#offClient) off();
     this.#offClient = [];
     this.#player?.dispose();
@@ -229,6 +275,7 @@ export class CctvPlayerElement extends HTMLElement {
     p.probe.state = 'error';
     this.#stage?.render();
     this.dispatchEvent(new CustomEvent('error', { detail: { code, message: errorText(code, message) } }));
+    if (isAuthEnded(code)) this.#authEnded(code, null);
   }
 
   /** Stops playing and releases the stream at the gateway (the connection stays for a quick play()). */
@@ -255,11 +302,16 @@ export class CctvPlayerElement extends HTMLElement {
     const client = this.#client;
     const player = this.#player;
     if (!client || !player) return;
+    // A new token: a later end is told again.
+    this.#authEndSent = false;
+    clearTimeout(this.#authEndTimer);
+    this.#authEndTimer = undefined;
     try {
       await client.setToken(token);
     } catch (err) {
       const e = err as GatewayError;
       this.dispatchEvent(new CustomEvent('error', { detail: { code: e.code, message: errorText(e.code, e.message) } }));
+      if (isAuthEnded(e.code)) this.#authEnded(e.code, e.reason ?? null);
       return;
     }
     if (client.state === 'closed' || ['error', 'forbidden'].includes(player.state)) {

@@ -23,6 +23,16 @@ export const HEALTH_LABEL: Record<'unknown' | 'up' | 'down' | 'unauthorized', st
   unauthorized: 'Kata sandi kamera ditolak',
 };
 
+/** Codes that mean access ended (session or token), not that a camera failed: shown neutral, never counted offline. */
+export const AUTH_ENDED_CODES: ReadonlySet<string> = new Set(['E_AUTH_EXPIRED', 'E_UNAUTHENTICATED']);
+
+export function isAuthEnded(code: string | null | undefined): boolean {
+  return !!code && AUTH_ENDED_CODES.has(code);
+}
+
+/** The neutral words for a player stopped because access ended. */
+export const AUTH_ENDED_LABEL = 'Sesi berakhir';
+
 /** The badge class a state belongs to: live, starting, offline, or neutral. */
 export function stateTone(s: PlayerState): 'live' | 'starting' | 'offline' | 'neutral' {
   switch (s) {
@@ -45,8 +55,8 @@ export function stateTone(s: PlayerState): 'live' | 'starting' | 'offline' | 'ne
 
 const ERRORS: Record<string, string> = {
   E_FORBIDDEN_STREAM: 'Token akses ini tidak diizinkan menonton kamera ini. Minta akses kepada admin Command Center.',
-  E_AUTH_EXPIRED: 'Sesi berakhir: token akses sudah kedaluwarsa. Buka tautan yang baru.',
-  E_UNAUTHENTICATED: 'Token akses tidak ada atau tidak sah.',
+  E_AUTH_EXPIRED: 'Sesi berakhir: akses sudah kedaluwarsa. Masuk lagi untuk melanjutkan.',
+  E_UNAUTHENTICATED: 'Akses tidak ada atau tidak sah. Masuk untuk menonton.',
   E_FORBIDDEN: 'Token ini tidak memiliki izin yang diperlukan.',
   E_STREAM_OFFLINE: 'Kamera tidak dapat dijangkau. Dicoba lagi otomatis.',
   E_NOT_FOUND: 'Kamera ini tidak terdaftar di gateway.',

@@ -1,8 +1,10 @@
 // Operators' page: node capacity, per-worker load and per-stream viewers and bitrate, drawn from
 // GET /api/ops (the gateway keeps the last 15 minutes, sampled every 10 s) and refreshed live; and
 // the cameras that do not answer, watched or not, with why and since when (GET /api/streams).
+// Access: ?token= (kept for the tab) or the sign-in session (renewed; "Keluar" in the header).
 import type { HealthStatus } from '../../gateway/src/http/app.js';
 import { HEALTH_LABEL, sinceText } from './labels.js';
+import { type Access, accessProbe, signOutControl, startAccess } from './session.js';
 
 interface Sample {
   t: number;
@@ -28,12 +30,9 @@ interface StreamStatus {
 
 const COLORS = ['#4fc3f7', '#ffb74d', '#81c784', '#e57373', '#ba68c8', '#fff176', '#4db6ac', '#f06292'];
 const $ = (id: string) => document.getElementById(id) as HTMLElement;
-const params = new URLSearchParams(location.search);
-const token = params.get('token') ?? sessionStorage.getItem('cctv-token') ?? '';
-if (params.get('token')) {
-  sessionStorage.setItem('cctv-token', token);
-  history.replaceState(null, '', location.pathname);
-}
+/** The page's access (token or session); its token is renewed in place. */
+let access: Access | undefined;
+const bearer = () => ({ authorization: `Bearer ${access?.token ?? ''}` });
 
 const mbps = (bps: number) => `${(bps / 1e6).toFixed(bps < 1e7 ? 1 : 0)} Mbit/s`;
 
@@ -193,15 +192,22 @@ function renderDown(streams: StreamStatus[]): void {
 }
 
 async function refreshDown(): Promise<void> {
-  const res = await fetch('/api/streams', { headers: { authorization: `Bearer ${token}` } });
+  const res = await fetch('/api/streams', { headers: bearer() });
   if (!res.ok) return; // /api/ops says why in the error line
   renderDown(((await res.json()) as { streams: StreamStatus[] }).streams);
 }
 
 async function refresh(): Promise<void> {
+  if (!access || access.ended) return;
   void refreshDown().catch(() => {});
-  const res = await fetch('/api/ops', { headers: { authorization: `Bearer ${token}` } });
-  const body = await res.json();
+  const res = await fetch('/api/ops', { headers: bearer() });
+  const body = await res.json().catch(() => ({}));
+  if (res.status === 401) {
+    // The token expired or the session ended: renew (the next refresh uses it) or the banner says why.
+    $('error').textContent = '';
+    access.lost(body.error?.reason);
+    return;
+  }
   if (!res.ok) {
     $('error').textContent = `${body.error?.message ?? res.statusText} (${body.error?.code ?? res.status})`;
     return;
@@ -210,5 +216,28 @@ async function refresh(): Promise<void> {
   render(body as Ops);
 }
 
-void refresh();
-setInterval(() => void refresh(), 10_000);
+/** "Masuk sebagai …" and "Keluar" at the end of the header (ops.html stays as it is). */
+function showIdentity(a: Access): void {
+  if (a.kind !== 'session') return;
+  const who = document.createElement('div');
+  who.className = 'who';
+  who.style.marginLeft = 'auto';
+  who.style.display = 'flex';
+  who.style.gap = '.6rem';
+  who.style.alignItems = 'center';
+  who.append(...signOutControl(a.identity));
+  document.querySelector('header')?.append(who);
+}
+
+void startAccess({ keep: [], onToken: () => void refresh() }).then((a) => {
+  access = a;
+  (window as unknown as { cctvAccess: unknown }).cctvAccess = accessProbe(a);
+  if (a.kind === 'none') {
+    if (a.reason === 'unavailable')
+      $('error').textContent = 'Tidak ada token akses: buka …/ops.html?token=… (E_UNAUTHENTICATED)';
+    return;
+  }
+  showIdentity(a);
+  void refresh();
+  setInterval(() => void refresh(), 10_000);
+});

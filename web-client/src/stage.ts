@@ -3,7 +3,7 @@
 // overlay and tool buttons. Its CSS is a string so a shadow root can carry it too.
 import { h, icon } from './dom.js';
 import type { LivePlayer, PlayerState } from './LivePlayer.js';
-import { errorText, HEALTH_LABEL, STATE_LABEL, stateTone } from './labels.js';
+import { AUTH_ENDED_LABEL, errorText, HEALTH_LABEL, isAuthEnded, STATE_LABEL, stateTone } from './labels.js';
 import { delayBreakdown, statsRows } from './stats.js';
 
 export const STAGE_CSS = `
@@ -164,10 +164,13 @@ export class Stage {
   render(): void {
     const p = this.player;
     const state = p.state;
-    const tone = stateTone(state);
+    // Access ended (session or token): a neutral pause, not a camera failure; the page's banner says why.
+    const authEnded = state === 'error' && isAuthEnded(p.probe.error);
+    const tone = authEnded ? 'neutral' : stateTone(state);
     this.el.dataset['state'] = state;
+    this.el.toggleAttribute('data-auth-ended', authEnded);
     this.badge.dataset['tone'] = tone;
-    (this.badge.lastElementChild as HTMLElement).textContent = STATE_LABEL[state];
+    (this.badge.lastElementChild as HTMLElement).textContent = authEnded ? AUTH_ENDED_LABEL : STATE_LABEL[state];
     const hasAudio = !!p.media?.getAudioTracks().length;
     this.soundBtn.hidden = !hasAudio;
     if (state === 'live' || (state === 'stalled' && p.probe.framesDecoded > 0)) {
@@ -183,7 +186,7 @@ export class Stage {
       : h(
           'div',
           { class: 'ico' },
-          icon(state === 'forbidden' ? 'lock' : state === 'offline' ? 'offline' : 'alert', 26),
+          icon(state === 'forbidden' || authEnded ? 'lock' : state === 'offline' ? 'offline' : 'alert', 26),
         );
     this.msg.title = p.errorMessage ?? '';
     const reason = state === 'offline' ? p.probe.reason : null;
@@ -196,7 +199,11 @@ export class Stage {
     this.msg.dataset['reason'] = reason ?? '';
     this.msg.replaceChildren(
       ico,
-      h('strong', {}, reason === 'unauthorized' ? HEALTH_LABEL.unauthorized : STATE_LABEL[state]),
+      h(
+        'strong',
+        {},
+        authEnded ? AUTH_ENDED_LABEL : reason === 'unauthorized' ? HEALTH_LABEL.unauthorized : STATE_LABEL[state],
+      ),
       detail ? h('p', {}, detail) : '',
       code && (state === 'forbidden' || state === 'error' || state === 'offline' || state === 'busy')
         ? h('code', { title: p.errorMessage ?? '' }, `Kode: ${code}`)

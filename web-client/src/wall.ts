@@ -7,10 +7,21 @@
 // reach every camera, watched or not), not from the tiles this browser happened to play.
 
 import type { HealthStatus } from '../../gateway/src/http/app.js';
-import { emblem, h, icon, normalise, takeToken } from './dom.js';
+import { emblem, h, icon, normalise } from './dom.js';
 import { GatewayClient, type GatewayError, latencyParam, type StreamSummary, type Variant } from './GatewayClient.js';
 import { LivePlayer, type PlayerState } from './LivePlayer.js';
-import { CITY, errorText, HEALTH_LABEL, ORG, STATE_LABEL, sinceText, stateTone } from './labels.js';
+import {
+  AUTH_ENDED_LABEL,
+  CITY,
+  errorText,
+  HEALTH_LABEL,
+  isAuthEnded,
+  ORG,
+  STATE_LABEL,
+  sinceText,
+  stateTone,
+} from './labels.js';
+import { type Access, type AccessProbe, accessProbe, signOutControl, startAccess } from './session.js';
 import { STAGE_CSS, Stage } from './stage.js';
 import { groupByKecamatan, OTHER } from './streams.js';
 
@@ -36,12 +47,15 @@ const DOWN_OVERRIDES: ReadonlySet<PlayerState> = new Set([
   'error',
 ]);
 
+/** What a tile shows: its player's state, or 'paused' when access ended (never a camera failure). */
+export type TileState = PlayerState | 'paused';
+
 interface TileSnapshot {
   id: string;
   visible: boolean;
   hidden: boolean;
   consuming: boolean;
-  state: PlayerState;
+  state: TileState;
   variant: Variant | null;
   framesDecoded: number;
   /** The camera's health as the gateway last said (null: not known yet). */
@@ -57,6 +71,8 @@ export interface WallSnapshot {
   connections: number;
   /** The offline count shown in the header. */
   offline: number;
+  /** Access ended (the session banner is up): every tile is paused, none counted offline. */
+  authEnded: boolean;
   /** When the gateway last answered the health poll (ms since epoch; 0: not yet). */
   healthAt: number;
   tiles: TileSnapshot[];
@@ -116,7 +132,7 @@ class Tile {
       'a',
       {
         class: 'tile-link',
-        href: `/watch.html?stream=${encodeURIComponent(s.id)}`,
+        href: `/m/${encodeURIComponent(s.id)}`,
         title: 'Buka di tampilan tunggal (ponsel)',
         'aria-label': `Buka ${s.name} di tampilan tunggal`,
       },
@@ -137,6 +153,9 @@ class Tile {
   #makePlayer(client: GatewayClient): LivePlayer {
     const p = new LivePlayer(client, this.video, { sampleStats: false, stallAfterMs: 4000 });
     p.addEventListener('statechange', () => this.render());
+    p.addEventListener('error', (ev) => {
+      if (isAuthEnded((ev as CustomEvent<{ code?: string }>).detail.code)) this.wall.accessLost();
+    });
     return p;
   }
 
@@ -161,8 +180,10 @@ class Tile {
     return h === 'down' || h === 'unauthorized';
   }
 
-  get state(): PlayerState {
+  get state(): TileState {
     const p = this.player.state;
+    // Access ended: the wall is paused (the banner says why); the health it knew is stale too.
+    if (this.wall.authEnded || (p === 'error' && isAuthEnded(this.player.probe.error))) return 'paused';
     if (this.cameraDown && DOWN_OVERRIDES.has(p)) return 'offline';
     if (p === 'idle' || p === 'stopped') {
       // Until the gateway's first health answer, the state the stream list had.
@@ -196,6 +217,10 @@ class Tile {
 
   render(): void {
     const st = this.state;
+    if (st === 'paused') {
+      this.#renderPaused();
+      return;
+    }
     const tone = stateTone(st);
     this.el.dataset['state'] = st;
     this.el.dataset['health'] = this.health?.state ?? 'unknown';
@@ -226,6 +251,17 @@ class Tile {
     this.wall.renderCounts();
   }
 
+  /** Dimmed, "Sesi berakhir": no camera is blamed; the one banner explains. */
+  #renderPaused(): void {
+    this.el.dataset['state'] = 'paused';
+    this.el.dataset['health'] = this.health?.state ?? 'unknown';
+    this.badge.dataset['tone'] = 'neutral';
+    (this.badge.lastElementChild as HTMLElement).textContent = AUTH_ENDED_LABEL;
+    this.hit.setAttribute('aria-label', `${this.s.name}: ${AUTH_ENDED_LABEL}. Buka layar penuh.`);
+    this.msg.replaceChildren(h('div', { class: 'tile-paused' }, icon('lock', 22), h('span', {}, AUTH_ENDED_LABEL)));
+    this.wall.renderCounts();
+  }
+
   /** Plays while on screen and the wall is in front; otherwise closes after a grace period. */
   update(): void {
     const wanted = this.intersecting && !this.filteredOut && !this.wall.paused;
@@ -233,7 +269,9 @@ class Tile {
       clearTimeout(this.#closeTimer);
       this.#closeTimer = undefined;
       const st = this.player.state;
-      if (st === 'idle' || st === 'stopped' || (st === 'error' && this.player.probe.error === 'E_AUTH_EXPIRED')) {
+      const authStopped = st === 'error' && isAuthEnded(this.player.probe.error);
+      if (st === 'idle' || st === 'stopped' || (authStopped && !this.wall.authEnded)) {
+        if (this.wall.authEnded) return;
         const client = this.wall.clientFor(this);
         if (client !== this.player.client) {
           this.player.dispose();
@@ -274,6 +312,8 @@ class Wall {
   readonly client: GatewayClient;
   readonly clients: GatewayClient[] = [];
   token: string;
+  /** Where the token comes from (a token in the address, or the sign-in session); set by startWall. */
+  access: Access | undefined;
   readonly tiles = new Map<string, Tile>();
   paused = false;
   ready = false;
@@ -282,8 +322,11 @@ class Wall {
   readonly #health = new Map<string, HealthStatus>();
   healthAt = 0;
   #healthTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The poll stopped because access ended; a fresh token starts it again. */
+  #healthStopped = false;
   readonly #io: IntersectionObserver;
   readonly #counts = h('div', { class: 'counts', role: 'status', 'aria-live': 'polite' });
+  readonly #who = h('div', { class: 'who', hidden: true });
   readonly #board = h('div', { class: 'board', id: 'board' });
   readonly #chips = h('div', { class: 'chips', role: 'group', 'aria-label': 'Saring menurut kecamatan' });
   readonly #search = h('input', {
@@ -333,6 +376,9 @@ class Wall {
     );
     const focusVideo = h('video', { class: 'pending', muted: true, autoplay: true, playsinline: true });
     this.#focusPlayer = new LivePlayer(this.client, focusVideo);
+    this.#focusPlayer.addEventListener('error', (ev) => {
+      if (isAuthEnded((ev as CustomEvent<{ code?: string }>).detail.code)) this.accessLost();
+    });
     this.#focusStage = new Stage(this.#focusPlayer, { tools: true });
     this.#focusStage.el.prepend(this.#under);
     this.#focusPlayer.addEventListener('playing', () => this.#swap());
@@ -389,6 +435,7 @@ class Wall {
   #newClient(): GatewayClient {
     const c = new GatewayClient(GatewayClient.defaultUrl(), this.token, { latency: latencyParam() });
     c.on('state', () => this.renderCounts());
+    c.on('authExpired', (d) => this.accessLost(typeof d['reason'] === 'string' ? d['reason'] : null));
     this.clients.push(c);
     return c;
   }
@@ -400,12 +447,48 @@ class Wall {
     return this.clients.find((c) => load(c) < this.tilesPerConnection) ?? this.#newClient();
   }
 
-  /** A fresh token for every connection; tiles stopped by an expired token play again. */
-  async setToken(token: string): Promise<void> {
+  /**
+   * A fresh token for every connection; tiles stopped by an expired token play again. `keep`: keep it
+   * for the tab (a token handed over by a script); a session's renewed tokens are not kept, or the
+   * next load would use a token that no one renews.
+   */
+  async setToken(token: string, keep = true): Promise<void> {
     this.token = token;
-    sessionStorage.setItem('cctv-token', token);
+    if (keep) sessionStorage.setItem('cctv-token', token);
     await Promise.all(this.clients.map((c) => c.setToken(token)));
     for (const t of this.tiles.values()) t.update();
+    if (this.#focused && this.#focusPlayer.state === 'error' && isAuthEnded(this.#focusPlayer.probe.error))
+      this.#focusPlayer.retryNow();
+    if (this.ready && this.#healthStopped) {
+      this.#healthStopped = false;
+      void this.#pollHealth();
+    }
+  }
+
+  /** Access ended (the banner is up): every tile shows paused; nothing is counted offline. */
+  get authEnded(): boolean {
+    return this.access?.ended ?? false;
+  }
+
+  /** The gateway refused the token (a player, the socket or the REST API said so): renew, or end. */
+  accessLost(reason?: string | null): void {
+    this.access?.lost(reason);
+  }
+
+  /** Access ended: tiles go paused, the health poll stops (it would be refused). */
+  accessEnded(): void {
+    clearTimeout(this.#healthTimer);
+    this.#healthStopped = true;
+    // The gateway ends the views too; the last picture stays, dimmed. A fresh token plays them again.
+    for (const t of this.tiles.values()) if (t.active) t.player.stop(false);
+    for (const t of this.tiles.values()) t.render();
+  }
+
+  /** "Masuk sebagai …" and "Keluar" in the header, for a sign-in session. */
+  showIdentity(access: Access): void {
+    if (access.kind !== 'session') return;
+    this.#who.replaceChildren(...signOutControl(access.identity));
+    this.#who.hidden = false;
   }
 
   #wentFullscreen = false;
@@ -438,7 +521,7 @@ class Wall {
             h('p', {}, 'CCTV kantor kelurahan & kecamatan — pemantauan langsung'),
           ),
         ),
-        h('div', { class: 'head-right' }, this.#counts, clock),
+        h('div', { class: 'head-right' }, this.#counts, h('div', { class: 'head-row' }, clock, this.#who)),
       ),
       h(
         'nav',
@@ -504,8 +587,13 @@ class Wall {
   /** Asks the gateway how every camera is, now and then every HEALTH_POLL_MS; a failed ask keeps the last answer. */
   async #pollHealth(): Promise<void> {
     clearTimeout(this.#healthTimer);
+    if (this.authEnded) {
+      this.#healthStopped = true;
+      return;
+    }
     try {
       const res = await fetch('/api/streams', { headers: { authorization: `Bearer ${this.token}` } });
+      if (res.status === 401) this.accessLost();
       if (res.ok) {
         const body = (await res.json()) as {
           streams: { id: string; variants: { name: Variant; health?: HealthStatus }[] }[];
@@ -519,7 +607,8 @@ class Wall {
     } catch {
       // the gateway is unreachable: the connection state says so; the next poll tries again
     }
-    this.#healthTimer = setTimeout(() => void this.#pollHealth(), HEALTH_POLL_MS);
+    if (this.authEnded) this.#healthStopped = true;
+    else this.#healthTimer = setTimeout(() => void this.#pollHealth(), HEALTH_POLL_MS);
   }
 
   #chip(district: string | null, label: string, n: number): HTMLButtonElement {
@@ -595,7 +684,7 @@ class Wall {
     this.#focusMeta.textContent = [t.s.kecamatan ? `Kecamatan ${t.s.kecamatan}` : null, 'Kualitas penuh (main)']
       .filter(Boolean)
       .join(' · ');
-    this.#focusLink.setAttribute('href', `/watch.html?stream=${encodeURIComponent(t.s.id)}`);
+    this.#focusLink.setAttribute('href', `/m/${encodeURIComponent(t.s.id)}`);
     this.#focusStage.setTitle(t.s.name);
     // The tile's sub picture underneath until main's first frame.
     const low = t.player.media;
@@ -677,6 +766,7 @@ class Wall {
       connection: this.client.state,
       connections: this.clients.length,
       offline: [...this.tiles.values()].filter((t) => t.offline).length,
+      authEnded: this.authEnded,
       healthAt: this.healthAt,
       tiles: [...this.tiles.values()].map((t) => t.snapshot()),
       focus: f
@@ -696,18 +786,55 @@ class Wall {
 export function startWall(): void {
   // ?perConnection=N: tiles per signaling connection (default 30), e.g. to try a big wall's sharding.
   const per = Number(new URLSearchParams(location.search).get('perConnection')) || TILES_PER_CONNECTION;
-  const token = takeToken(['latency']);
   document.head.append(h('style', {}, STAGE_CSS));
-  const wall = new Wall(token, Math.max(1, Math.min(TILES_PER_CONNECTION, per)));
-  const w = window as unknown as { cctvWall: () => WallSnapshot; cctvSetToken: (t: string) => Promise<void> };
+  const wall = new Wall('', Math.max(1, Math.min(TILES_PER_CONNECTION, per)));
+  const w = window as unknown as {
+    cctvWall: () => WallSnapshot;
+    cctvSetToken: (t: string) => Promise<void>;
+    cctvAccess: AccessProbe;
+  };
   w.cctvWall = () => wall.snapshot();
-  w.cctvSetToken = (t) => wall.setToken(t);
+  w.cctvSetToken = (t) => {
+    wall.access?.useToken(t);
+    return wall.setToken(t);
+  };
+  w.cctvAccess = { kind: 'pending' };
   wall.mount();
-  if (!token) {
-    showWallError('E_UNAUTHENTICATED', 'Tidak ada token akses: buka tautan yang diberikan gateway (…/?token=…).');
-    return;
-  }
-  wall.load().catch((err: GatewayError) => showWallError(err.code ?? 'E_INTERNAL', err.message));
+  let loading = false;
+  const load = () => {
+    if (wall.ready || loading) return;
+    loading = true;
+    wall
+      .load()
+      .catch((err: GatewayError) => {
+        // Refused access is not a wall failure: renew (load again with the new token) or the banner.
+        if (isAuthEnded(err.code)) wall.accessLost(err.reason);
+        else showWallError(err.code ?? 'E_INTERNAL', err.message);
+      })
+      .finally(() => {
+        loading = false;
+      });
+  };
+  void startAccess({
+    keep: ['latency', 'perConnection'],
+    onToken: async (t) => {
+      await wall.setToken(t, false);
+      load();
+    },
+    onEnded: () => wall.accessEnded(),
+  }).then(async (access) => {
+    wall.access = access;
+    w.cctvAccess = accessProbe(access);
+    if (access.kind === 'none') {
+      // 'missing': on the way to the sign-in page; otherwise the banner says why.
+      if (access.reason === 'unavailable')
+        showWallError('E_UNAUTHENTICATED', 'Tidak ada token akses: buka tautan yang diberikan gateway (…/?token=…).');
+      return;
+    }
+    wall.showIdentity(access);
+    await wall.setToken(access.token, false);
+    load();
+  });
 }
 
 function showWallError(code: string, message?: string): void {

@@ -1,9 +1,11 @@
-// Single-stream view for phones and desks (/watch.html?stream=ID, /m/ID, and /?stream=ID): one office
-// at a time, next/previous office, muted inline autoplay, a data-saver choice (sub variant), stats,
-// and clear states for connecting, offline camera and forbidden stream. Keeps the player probe
-// (window.cctvPlayer) and window.cctvSetToken that the browser tests and embedding pages use.
+// Single-stream view for phones and desks (/m/ID; /watch.html?stream=ID and /?stream=ID become /m/ID):
+// one office at a time, next/previous office, muted inline autoplay, a data-saver choice (sub
+// variant), stats, and clear states for connecting, offline camera and forbidden stream. The address
+// and the web app manifest always name the camera shown, so "add to home screen" reopens it. Keeps
+// the player probe (window.cctvPlayer) and window.cctvSetToken that the browser tests and embedding
+// pages use, and window.cctvAccess (token or session).
 
-import { emblem, h, icon, normalise, takeToken } from './dom.js';
+import { emblem, h, icon, normalise } from './dom.js';
 import {
   GatewayClient,
   type GatewayError,
@@ -13,20 +15,69 @@ import {
   type Variant,
 } from './GatewayClient.js';
 import { LivePlayer, type PlayerProbe } from './LivePlayer.js';
-import { CITY, errorText, ORG, STATE_LABEL } from './labels.js';
+import { AUTH_ENDED_LABEL, CITY, errorText, isAuthEnded, ORG, STATE_LABEL } from './labels.js';
+import { type Access, type AccessProbe, accessProbe, endedText, signOutControl, startAccess } from './session.js';
 import { STAGE_CSS, Stage } from './stage.js';
 import { sortStreams } from './streams.js';
 
 const SAVER_KEY = 'cctv-datasaver';
+/** Address parameters the view keeps beside the camera in /m/<id>. */
+const KEPT = ['latency', 'ice'];
+
+/** The view's canonical address for a camera: /m/<id> plus the kept parameters. */
+export function watchPath(stream: string, params = new URLSearchParams(location.search)): string {
+  const rest = new URLSearchParams();
+  for (const k of KEPT) {
+    const v = params.get(k);
+    if (v !== null) rest.set(k, v);
+  }
+  const q = rest.toString();
+  return `/m/${encodeURIComponent(stream)}${q ? `?${q}` : ''}`;
+}
+
+/** The address bar and the manifest name `stream` ("add to home screen" then reopens it). */
+function showInAddress(stream: string): void {
+  const path = watchPath(stream);
+  if (location.pathname + location.search !== path) history.replaceState(null, '', path);
+  let link = document.querySelector<HTMLLinkElement>('link[rel="manifest"]');
+  if (!link) {
+    link = h('link', { rel: 'manifest' });
+    document.head.append(link);
+  }
+  link.href = `/m/${encodeURIComponent(stream)}/manifest.webmanifest`;
+}
+
+/** What watch.html has for the home screen, also when the view is opened at /?stream= (index.html). */
+function ensureHomeScreenTags(): void {
+  if (!document.querySelector('meta[name="apple-mobile-web-app-capable"]'))
+    document.head.append(h('meta', { name: 'apple-mobile-web-app-capable', content: 'yes' }));
+  if (!document.querySelector('link[rel="apple-touch-icon"]'))
+    document.head.append(h('link', { rel: 'apple-touch-icon', href: '/favicon.svg' }));
+}
 
 export function startWatch(): void {
-  const token = takeToken(['stream', 'latency', 'ice']);
+  let access: Access | undefined;
+  // Runs takeToken() at once (before anything awaits): ?token= leaves the address bar now.
+  const accessReady = startAccess({
+    keep: ['stream', ...KEPT],
+    onToken: (t) => useToken(t),
+    onEnded: (reason) => {
+      // Ended (also when only the renewal found out): the view stops and says so, neutrally.
+      if (isAuthEnded(player.probe.error)) renderStatus();
+      else {
+        player.stop(false);
+        showFatal('E_AUTH_EXPIRED', endedText(reason));
+      }
+    },
+  });
   const params = new URLSearchParams(location.search);
   const fromPath = /^\/m\/([^/]+)/.exec(location.pathname)?.[1];
   let wanted = fromPath ? decodeURIComponent(fromPath) : params.get('stream');
+  ensureHomeScreenTags();
+  if (wanted) showInAddress(wanted);
 
   document.head.append(h('style', {}, STAGE_CSS));
-  const client = new GatewayClient(GatewayClient.defaultUrl(), token, {
+  const client = new GatewayClient(GatewayClient.defaultUrl(), '', {
     latency: latencyParam(params),
     iceTransportPolicy: iceParam(params),
   });
@@ -35,13 +86,29 @@ export function startWatch(): void {
   const stage = new Stage(player, { videoId: 'video' });
 
   // Synchronously, before anything awaits: the tests read these right after the page loads.
-  const w = window as unknown as { cctvPlayer: PlayerProbe; cctvSetToken: (t: string) => Promise<void> };
+  const w = window as unknown as {
+    cctvPlayer: PlayerProbe;
+    cctvSetToken: (t: string) => Promise<void>;
+    cctvAccess: AccessProbe;
+  };
   w.cctvPlayer = player.probe;
+  w.cctvAccess = { kind: 'pending' };
   w.cctvSetToken = async (t: string) => {
     sessionStorage.setItem('cctv-token', t);
-    await client.setToken(t);
-    if (player.probe.error === 'E_AUTH_EXPIRED') player.retryNow();
+    access?.useToken(t);
+    await useToken(t);
   };
+  /** A fresh token (renewed session or handed over): the connection keeps going, a stopped player plays again. */
+  async function useToken(t: string): Promise<void> {
+    await client.setToken(t);
+    if (!started) void start();
+    else if (isAuthEnded(player.probe.error)) player.retryNow();
+  }
+  // Access refused (the player, the socket): the session renews, or the banner says why.
+  player.addEventListener('error', (ev) => {
+    if (isAuthEnded((ev as CustomEvent<{ code?: string }>).detail.code)) access?.lost();
+  });
+  client.on('authExpired', (d) => access?.lost(typeof d['reason'] === 'string' ? d['reason'] : null));
 
   let streams: StreamSummary[] = [];
   let current: StreamSummary | undefined;
@@ -94,6 +161,7 @@ export function startWatch(): void {
   });
   const list = h('ul', { id: 'streams', class: 'office-list' });
   const pickerCount = h('span', { class: 'count' });
+  const who = h('div', { class: 'who', hidden: true });
 
   document.body.classList.add('watch-page');
   document.body.replaceChildren(
@@ -107,7 +175,12 @@ export function startWatch(): void {
         emblem(),
         h('span', { class: 'brand-text' }, h('b', {}, `CCTV ${CITY}`), h('small', {}, ORG)),
       ),
-      h('a', { class: 'btn ghost', href: '/' }, icon('grid'), h('span', {}, 'Semua kamera')),
+      h(
+        'div',
+        { class: 'topbar-right' },
+        who,
+        h('a', { class: 'btn ghost', href: '/' }, icon('grid'), h('span', {}, 'Semua kamera')),
+      ),
     ),
     h(
       'main',
@@ -139,8 +212,11 @@ export function startWatch(): void {
     const e = player.probe.error;
     const reason = player.probe.reason;
     status.dataset['reason'] = reason ?? '';
+    // Access ended: a pause (the banner says why), not the camera's error.
+    const authEnded = s === 'error' && isAuthEnded(e);
+    status.toggleAttribute('data-auth-ended', authEnded);
     status.textContent = e
-      ? `${STATE_LABEL[s]}: ${reason ? errorText(e, undefined, reason) : (player.errorMessage ?? errorText(e))} (${e})`
+      ? `${authEnded ? AUTH_ENDED_LABEL : STATE_LABEL[s]}: ${reason ? errorText(e, undefined, reason) : (player.errorMessage ?? errorText(e))} (${e})`
       : STATE_LABEL[s];
   };
   player.addEventListener('statechange', renderStatus);
@@ -176,9 +252,7 @@ export function startWatch(): void {
     for (const b of list.querySelectorAll<HTMLButtonElement>('button[data-id]')) {
       b.setAttribute('aria-current', String(b.dataset['id'] === s.id));
     }
-    const url = new URL(location.href);
-    if (!fromPath) url.searchParams.set('stream', s.id);
-    history.replaceState(null, '', url.pathname + url.search);
+    showInAddress(s.id);
     renderHint();
     await player.play(s.id, variantFor(s));
   }
@@ -259,17 +333,27 @@ export function startWatch(): void {
     player.probe.error = code;
     player.errorMessage = message ?? null;
     player.probe.state = 'error';
-    title.textContent = code === 'E_FORBIDDEN_STREAM' ? 'Akses ditolak' : 'Tidak dapat memutar';
+    title.textContent =
+      code === 'E_FORBIDDEN_STREAM' ? 'Akses ditolak' : isAuthEnded(code) ? AUTH_ENDED_LABEL : 'Tidak dapat memutar';
     meta.textContent = errorText(code, message);
     stage.render();
     renderStatus();
   };
 
+  /** Lists the streams and plays the wanted one (again after a renewed token, if the first try was refused). */
+  let started = false;
+  async function start(): Promise<void> {
+    started = true;
+    await main().catch((err: GatewayError) => {
+      if (isAuthEnded(err.code)) {
+        started = false;
+        access?.lost(err.reason);
+      }
+      showFatal(err.code ?? 'E_INTERNAL', err.message);
+    });
+  }
+
   async function main(): Promise<void> {
-    if (!token) {
-      showFatal('E_UNAUTHENTICATED', 'Tidak ada token akses: buka tautan yang diberikan gateway (…/?token=…).');
-      return;
-    }
     await client.connect();
     streams = sortStreams(await client.listStreams());
     renderList();
@@ -279,9 +363,26 @@ export function startWatch(): void {
       // Not in this token's list: ask anyway, so the gateway names the reason (E_FORBIDDEN_STREAM).
       title.textContent = wanted;
       stage.setTitle(wanted);
+      showInAddress(wanted);
       await player.play(wanted, 'main');
     } else showFatal('E_FORBIDDEN_STREAM', 'Token ini tidak mengizinkan kamera mana pun.');
   }
 
-  main().catch((err: GatewayError) => showFatal(err.code ?? 'E_INTERNAL', err.message));
+  void accessReady.then((a) => {
+    access = a;
+    w.cctvAccess = accessProbe(a);
+    if (a.kind === 'none') {
+      // 'missing': on the way to the sign-in page; otherwise the banner says why.
+      if (a.reason === 'unavailable')
+        showFatal('E_UNAUTHENTICATED', 'Tidak ada token akses: buka tautan yang diberikan gateway (…/?token=…).');
+      else if (a.reason === 'missing') title.textContent = 'Mengalihkan ke halaman masuk…';
+      else showFatal('E_AUTH_EXPIRED', endedText(a.reason));
+      return;
+    }
+    if (a.kind === 'session') {
+      who.replaceChildren(...signOutControl(a.identity));
+      who.hidden = false;
+    }
+    void client.setToken(a.token).then(start);
+  });
 }

@@ -79,6 +79,10 @@ const ENV_OVERRIDES: [string, string[], 'string' | 'int'][] = [
   ['CCTV_USERS_FILE', ['auth', 'accounts', 'file'], 'string'],
   ['CCTV_AUDIT_FILE', ['audit', 'file'], 'string'],
   ['CCTV_REDIS_URL', ['redis', 'url'], 'string'],
+  ['CCTV_CLUSTER_REDIS', ['cluster', 'redis'], 'string'],
+  ['CCTV_CLUSTER_SECRET', ['cluster', 'secret'], 'string'],
+  ['CCTV_INTERNAL_ADDRESS', ['cluster', 'internalAddress'], 'string'],
+  ['CCTV_NODE_ID', ['cluster', 'nodeId'], 'string'],
   ['CCTV_TURN_SECRET', ['turn', 'secret'], 'string'],
   ['CCTV_SIM_PORT', ['simulator', 'port'], 'int'],
 ];

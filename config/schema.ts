@@ -321,6 +321,36 @@ export const ConfigSchema = T.Object(
       { additionalProperties: false, default: {} },
     ),
     redis: T.Optional(T.Object({ url: T.String({ pattern: '^rediss?://' }) }, { additionalProperties: false })),
+    cluster: T.Optional(
+      T.Object(
+        {
+          redis: T.String({
+            pattern: '^rediss?://',
+            description: 'the Redis the nodes coordinate through; set: this gateway is one node of a cluster',
+          }),
+          secret: T.Optional(
+            T.String({
+              minLength: 32,
+              description: 'signs every node-to-node request; set with CCTV_CLUSTER_SECRET, the same on every node',
+            }),
+          ),
+          nodeId: T.Optional(T.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$', description: 'default: host:port' })),
+          internalAddress: T.Optional(
+            T.String({
+              description:
+                'the address other nodes reach this one at (its HTTP port and media pipes); default server.host',
+            }),
+          ),
+          heartbeatSec: T.Number({ minimum: 0.2, default: 1, description: 'node heartbeat; gone after 3 missed' }),
+          leaseSec: T.Number({
+            minimum: 1,
+            default: 4,
+            description: 'a camera owner renews its lease every third of this; a dead owner is replaced after it',
+          }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     turn: T.Object(
       {
         urls: T.Array(T.String({ pattern: '^turns?:' }), {

@@ -1,5 +1,6 @@
 // Wires media, streams, signaling and HTTP together; one instance per process (tests start several).
 import { EventEmitter } from 'node:events';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
@@ -14,6 +15,7 @@ import { OidcSignIn } from './auth/oidc.js';
 import { endMessage, isRefusal, SessionManager } from './auth/sessions.js';
 import { sessionSecretFor } from './auth/setup.js';
 import type { TokenVerifier } from './auth/tokens.js';
+import { ClusterNode } from './cluster/ClusterNode.js';
 import { buildApp } from './http/app.js';
 import { createMetrics, type SignInEvents } from './http/metrics.js';
 import { sessionOf } from './http/signin.js';
@@ -22,6 +24,7 @@ import { WorkerPool } from './media/WorkerPool.js';
 import { OpsHistory } from './ops/OpsHistory.js';
 import { HealthChecks } from './streams/HealthChecks.js';
 import { StreamRegistry } from './streams/StreamRegistry.js';
+import type { StreamVariant } from './streams/StreamVariant.js';
 import { Capacity } from './viewing/Capacity.js';
 import { turnSettings } from './viewing/turn.js';
 import { ViewingService } from './viewing/ViewingService.js';
@@ -79,7 +82,39 @@ export class Gateway {
         logger,
       });
       undo.add(() => pool.close());
-      const streams = new StreamRegistry(opts.cameras, config.ingest, pool, logger);
+      const audit = new AuditLog(path.resolve(config.audit.file));
+      // A node of a cluster when `cluster` is configured; otherwise nothing of it exists.
+      let node: ClusterNode | undefined;
+      if (config.cluster) {
+        const c = config.cluster;
+        if (!c.secret)
+          throw new Error('cluster: set CCTV_CLUSTER_SECRET (the same on every node, at least 32 characters)');
+        if (!config.server.port) throw new Error('cluster: a node needs a fixed server.port (the other nodes call it)');
+        const address = c.internalAddress ?? config.server.host;
+        if (address === '0.0.0.0' || address === '::' || !isIP(address))
+          throw new Error(
+            `cluster: the other nodes cannot reach "${address}"; set cluster.internalAddress (CCTV_INTERNAL_ADDRESS) to this node's IP on the internal network`,
+          );
+        const url = `${config.server.tls ? 'https' : 'http'}://${address.includes(':') ? `[${address}]` : address}:${config.server.port}`;
+        node = new ClusterNode({
+          redisUrl: c.redis,
+          secret: c.secret,
+          node: {
+            id: c.nodeId ?? `${address}-${config.server.port}`.replace(/[^a-z0-9._-]/gi, '-').toLowerCase(),
+            url,
+            publicUrl: config.server.publicUrl ?? url,
+            address,
+          },
+          heartbeatMs: c.heartbeatSec * 1000,
+          leaseMs: c.leaseSec * 1000,
+          pool,
+          streams: (): StreamRegistry => streams,
+          viewers: () => streams.variants().reduce((n: number, v: StreamVariant) => n + v.viewers, 0),
+          audit,
+          logger,
+        });
+      }
+      const streams: StreamRegistry = new StreamRegistry(opts.cameras, config.ingest, pool, logger, node);
       undo.add(() => streams.close());
       const { verifier } = opts;
       const { auth } = config;
@@ -116,13 +151,17 @@ export class Gateway {
         logger,
         limits: config.signaling,
         turn,
+        nodes: node && (() => (node?.others() ?? []).map((n) => n.ws)),
       });
+      node?.cluster.on('nodes', () => viewing.nodesChanged());
       let app: FastifyInstance | undefined;
       const signaling = new SignalingServer({
         viewing,
         logger,
         limits: config.signaling,
         proxy: config.server,
+        // A page of another node fails over here: its origin is one of the cluster's.
+        extraOrigins: node && (() => [...(node?.cluster.origins ?? [])]),
         // A page of this gateway opens its WebSocket with the sign-in cookie: that authenticates it.
         sessionToken: (cookie) => {
           if (!app) return undefined;
@@ -130,7 +169,6 @@ export class Gateway {
           return isRefusal(s) ? undefined : sessions.accessToken(s).token;
         },
       });
-      const audit = new AuditLog(path.resolve(config.audit.file));
       const appendAudit = (record: Parameters<AuditLog['append']>[0]) => {
         try {
           audit.append(record);
@@ -167,6 +205,13 @@ export class Gateway {
         signaling: signaling.observer,
         viewing: viewing.observer,
         signIn,
+        cluster: node && {
+          connected: () => node?.cluster.state === 'connected',
+          nodes: () => node?.cluster.nodes.length ?? 0,
+          owned: () => node?.cluster.owned.length ?? 0,
+          pipesIn: () => node?.incomingPipes ?? 0,
+          pipesOut: () => node?.pipes.count ?? 0,
+        },
         connections: () => signaling.connections,
       });
       app = await buildApp({
@@ -189,16 +234,24 @@ export class Gateway {
         dependencies: async (): Promise<Record<string, boolean>> =>
           redis ? { redis: await redisReachable(redis) } : {},
       });
+      node?.register(app);
       undo.add(() => closeApp(app));
       undo.add(() => signaling.close()); // first: tell clients and end their views, then the HTTP server
       signaling.attach(app.server);
       await app.listen({ host: config.server.host, port: config.server.port });
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : config.server.port;
-      streams.startAlwaysOn();
+      if (node) {
+        // Drain first on close: its cameras go to other nodes before anything here stops.
+        const n = node;
+        await n.start();
+        undo.add(() => n.close());
+      } else streams.startAlwaysOn();
       // Cameras nobody watches are checked on a schedule (closed first, before the streams).
       const health = new HealthChecks({
-        targets: () => streams.variants(),
+        // In a cluster each camera is checked by one node (the one it hashes to).
+        targets: () =>
+          node ? streams.variants().filter((v) => node.cluster.preferred(v.opts.streamId)) : streams.variants(),
         intervalMs: config.health.checkIntervalSec * 1000,
         logger,
       });

@@ -46,6 +46,8 @@ export interface SignalingOptions {
    * WebSocket authenticates with it (the origin check above still applies).
    */
   sessionToken?: (cookie: string | undefined) => string | undefined;
+  /** Origins admitted besides allowedOrigins, as they are now (in a cluster: the other nodes' pages). */
+  extraOrigins?: (() => string[]) | undefined;
 }
 
 /** Whether an address is one of `entries` (addresses or CIDRs); an invalid entry throws at once. */
@@ -233,7 +235,7 @@ export class SignalingServer {
     } catch {
       return false;
     }
-    return this.opts.limits.allowedOrigins.includes(origin);
+    return this.opts.limits.allowedOrigins.includes(origin) || (this.opts.extraOrigins?.().includes(origin) ?? false);
   }
 
   #ping(): void {

@@ -140,6 +140,8 @@ export interface Identity {
   sub: string;
   role: string;
   expiresAt: number;
+  /** In a cluster: the /ws URLs of the other live nodes, to connect to if this one goes away. */
+  nodes?: string[];
 }
 
 /** A TURN server as RTCIceServer wants it; the credential is coturn's REST-scheme one (turn.ts). */
@@ -181,4 +183,6 @@ export interface Notifications {
   authExpired: { code: 'E_AUTH_EXPIRED'; message: string; reason?: string };
   closing: { code: string; message: string };
   streamState: { stream: string; variant: 'main' | 'sub'; state: string; detail?: string };
+  /** In a cluster: the other live nodes' /ws URLs changed (Identity.nodes, now). */
+  clusterNodes: { nodes: string[] };
 }

@@ -176,11 +176,16 @@ export class GatewayClient {
   #refilledAt = 0;
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
 
+  /** Where to connect: the given URL, then (in a cluster) the other nodes the gateway named. */
+  #urls: string[];
+  #at = 0;
+
   constructor(
     readonly wsUrl: string,
     private token: string,
     opts: ClientOptions = {},
   ) {
+    this.#urls = [wsUrl];
     this.#opts = {
       reconnect: opts.reconnect ?? true,
       backoffInitialMs: opts.backoffInitialMs ?? 200,
@@ -256,6 +261,8 @@ export class GatewayClient {
           this.#emit('fatal', { code: e.code, message: e.message });
           throw e;
         }
+        // Another node of the cluster, if the gateway named any: a dead node is not waited for.
+        if (this.#urls.length > 1) this.#at = (this.#at + 1) % this.#urls.length;
         const base = Math.min(this.#opts.backoffMaxMs, this.#opts.backoffInitialMs * 1.5 ** attempt);
         const delayMs = Math.round(base * (0.8 + Math.random() * 0.4));
         this.#emit('retrying', { attempt: attempt + 1, delayMs, code: e.code, message: e.message });
@@ -264,9 +271,18 @@ export class GatewayClient {
     }
   }
 
+  /** The cluster's other nodes, as the gateway says them now: where to go if this one goes away. */
+  #setNodes(nodes: unknown): void {
+    if (!Array.isArray(nodes)) return;
+    const here = this.#urls[this.#at] ?? this.wsUrl;
+    const others = nodes.filter((n): n is string => typeof n === 'string' && /^wss?:\/\//.test(n));
+    this.#urls = [...new Set([here, ...others, this.wsUrl])];
+    this.#at = 0;
+  }
+
   async #open(): Promise<Identity> {
     const gen = ++this.#generation;
-    const ws = new WebSocket(this.wsUrl, ['cctv.v1']);
+    const ws = new WebSocket(this.#urls[this.#at] ?? this.wsUrl, ['cctv.v1']);
     this.#ws = ws;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new GatewayError('E_NETWORK', 'the gateway did not answer in time')), 8000);
@@ -288,6 +304,7 @@ export class GatewayClient {
     ws.onclose = (ev) => this.#onClose(gen, ev.code, ev.reason);
     const me = (await this.request('auth', { token: this.token })) as Identity;
     this.identity = me;
+    if (me.nodes) this.#setNodes(me.nodes);
     const { rtpCapabilities } = (await this.request('getRouterRtpCapabilities')) as {
       rtpCapabilities: types.RtpCapabilities;
     };
@@ -420,6 +437,7 @@ export class GatewayClient {
       if (msg.notification === 'consumerClosed')
         this.#onConsumerClosed(String(data['consumerId']), String(data['reason']));
       if (msg.notification === 'transportClosed') this.#onTransportClosed(data as Notifications['transportClosed']);
+      if (msg.notification === 'clusterNodes') this.#setNodes((data as Notifications['clusterNodes']).nodes);
       this.#emit(msg.notification, data);
       return;
     }

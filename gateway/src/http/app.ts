@@ -57,6 +57,12 @@ export interface AppDeps {
   onAuthFailure: (reason: string) => void;
   capacity: Capacity;
   ops: OpsHistory;
+  /** In a cluster: who owns which camera, the nodes, and the audit trail of every node. */
+  cluster?: ClusterView | undefined;
+  /** In a cluster: the other nodes' public origins, which pages may connect to (CSP connect-src). */
+  connectOrigins?: (() => Iterable<string>) | undefined;
+  /** In a cluster: 'connected', or 'degraded' while Redis is away. */
+  clusterState?: (() => string) | undefined;
   /** Readiness of optional dependencies (e.g. Redis when configured): name → reachable. */
   dependencies: () => Promise<Record<string, boolean>>;
   /** Timeouts and the per-address cap of the public port (`config.server`). */
@@ -78,6 +84,15 @@ export interface HealthStatus {
   checkedAt?: string | null;
 }
 
+/** What the REST API shows of the cluster this node is in (cluster/ClusterNode.ts). */
+export interface ClusterView {
+  /** camera id → the node that ingests it (null: none now); empty while Redis is away. */
+  owners(ids: string[]): Promise<Record<string, string | null>>;
+  summary(): { node: string; state: string; nodes: { id: string; url: string; load: unknown; startedAt: number }[] };
+  /** The audit query on every live node, merged newest first; `nodes` says which answered. */
+  audit(q: AuditQuery): Promise<{ total: number; records: unknown[]; nodes: { id: string; ok: boolean }[] }>;
+}
+
 export type HttpLimits = Pick<
   Config['server'],
   'headersTimeoutSec' | 'requestTimeoutSec' | 'idleTimeoutSec' | 'maxConnectionsPerAddress'
@@ -95,6 +110,11 @@ function clientError(err: FastifyError): GatewayError | undefined {
   if (status === 403 || status === 404) return new GatewayError('E_NOT_FOUND', 'no such file');
   if (status === 413) return new GatewayError('E_TOO_LARGE', err.message);
   return new GatewayError('E_BAD_REQUEST', err.message);
+}
+
+/** http(s) origins as the ws(s) sources a CSP needs for their /ws (space-separated). */
+function wsOrigins(origins: Iterable<string>): string {
+  return [...origins].map((o) => o.replace(/^http/, 'ws')).join(' ');
 }
 
 /** Refuses a connection while its address already holds `max` (0 = no cap); WebSockets count too. */
@@ -173,7 +193,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // WebSocket ('self' covers ws:/wss: of the same host); the embed page may be framed by other sites.
   await app.register(fastifyHelmet, {
     contentSecurityPolicy: {
-      directives: { 'style-src-attr': null, 'upgrade-insecure-requests': null, 'media-src': ["'self'", 'blob:'] },
+      directives: {
+        'style-src-attr': null,
+        'upgrade-insecure-requests': null,
+        'media-src': ["'self'", 'blob:'],
+        // In a cluster a page may go on from another node's /ws when its own node goes away.
+        'connect-src': ["'self'", () => wsOrigins(deps.connectOrigins?.() ?? []) || "'self'"],
+      },
     },
     // HSTS only when this gateway itself serves TLS; behind a proxy the proxy decides.
     hsts: limits.tls ? { maxAge: 15552000 } : false,
@@ -251,7 +277,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const dependencies = await deps.dependencies();
     const ready = serving > 0 && Object.values(dependencies).every(Boolean);
     reply.status(ready ? 200 : 503);
-    return { ready, workers: serving, config: 'loaded', dependencies };
+    // A node that cannot reach Redis still serves what it holds: ready, and says it is degraded.
+    const cluster = deps.clusterState?.();
+    return { ready, workers: serving, config: 'loaded', dependencies, ...(cluster ? { cluster } : {}) };
   });
   app.get('/metrics', async (req, reply) => {
     if (!deps.allowAnonymousMetrics) await authenticate(req, ['operator', 'admin']);
@@ -297,10 +325,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/api/streams', async (req) => {
     const claims = await authenticate(req, ['viewer', 'integrator', 'operator', 'admin']);
     const ids = deps.streams.list().map((s) => s.id);
+    const seen = ids.filter((id) => seesAllStreams(claims.role) || streamAllowed(claims, id));
+    // In a cluster operators see which node ingests each camera.
+    const owners = deps.cluster && seesAllStreams(claims.role) ? await deps.cluster.owners(seen) : undefined;
     return {
-      streams: ids
-        .filter((id) => seesAllStreams(claims.role) || streamAllowed(claims, id))
-        .map((id) => streamStatus(id, claims)),
+      streams: seen.map((id) => ({ ...streamStatus(id, claims), ...(owners ? { node: owners[id] ?? null } : {}) })),
     };
   });
   app.get('/api/streams/:id', { schema: { params: T.Object({ id: T.String({ maxLength: 128 }) }) } }, async (req) => {
@@ -319,6 +348,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         state: w.state,
         restarts: w.restarts,
       })),
+      ...(deps.cluster ? { cluster: deps.cluster.summary() } : {}),
       intervalMs: deps.ops.intervalMs,
       history: deps.ops.samples,
     };
@@ -334,12 +364,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       // The query keeps a 12-byte position per record up to offset+limit: older pages are reached with `to`.
       offset: T.Integer({ minimum: 0, maximum: 100000, default: 0 }),
       kind: T.Union([T.Literal('view'), T.Literal('signin')], { default: 'view' }),
+      scope: T.Union([T.Literal('cluster'), T.Literal('node')], { default: 'cluster' }),
     },
     { additionalProperties: false },
   );
   app.get('/api/audit', { schema: { querystring: AuditQuery } }, async (req) => {
     await authenticate(req, ['admin']);
-    const q = req.query as AuditQuery;
+    const q = req.query as AuditQuery & { scope: 'cluster' | 'node' };
+    // A cluster's trail is every node's: asked of each live node, merged (scope=node: this one only).
+    if (deps.cluster && q.scope === 'cluster') return deps.cluster.audit(q);
     return deps.audit.query(q);
   });
 

@@ -21,7 +21,17 @@ export interface MetricsSources {
   http: EventEmitter<{ refused: [reason: string] }>;
   /** Sign-ins of people (local accounts or OpenID Connect) by result, and ended sessions by reason. */
   signIn?: EventEmitter<SignInEvents>;
+  /** A node of a cluster (cluster/ClusterNode.ts). */
+  cluster?: ClusterMetrics | undefined;
   connections: () => number;
+}
+
+export interface ClusterMetrics {
+  connected(): boolean;
+  nodes(): number;
+  owned(): number;
+  pipesIn(): number;
+  pipesOut(): number;
 }
 
 export interface SignInEvents {
@@ -313,6 +323,33 @@ export function createMetrics(src: MetricsSources): Registry {
     labelNames: ['stream', 'variant'],
     registers: [registry],
   });
+  const cluster = src.cluster;
+  if (cluster) {
+    const gauge = (name: string, help: string, value: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.set(value());
+        },
+      });
+    gauge('cctv_cluster_connected', '1 while this node reaches Redis; 0: degraded (serves what it holds)', () =>
+      cluster.connected() ? 1 : 0,
+    );
+    gauge('cctv_cluster_nodes', 'Live nodes of the cluster, as this node last saw them', () => cluster.nodes());
+    gauge('cctv_cluster_cameras_owned', 'Cameras whose lease this node holds (it ingests them)', () => cluster.owned());
+    new Gauge({
+      name: 'cctv_cluster_pipes',
+      help: 'Media pipes between nodes: in (from a camera owner to here), out (from here to another node)',
+      labelNames: ['direction'],
+      registers: [registry],
+      collect() {
+        this.set({ direction: 'in' }, cluster.pipesIn());
+        this.set({ direction: 'out' }, cluster.pipesOut());
+      },
+    });
+  }
   const signIns = new Counter({
     name: 'cctv_signins_total',
     help: 'Sign-ins of people by method (local, oidc) and result (ok, bad_credentials, locked, disabled, no_role, provider_error)',

@@ -25,7 +25,7 @@ export class ProducerSet extends EventEmitter<ProducerSetEvents> {
   private constructor(
     readonly slot: WorkerSlot,
     readonly producers: types.Producer[],
-    private readonly transports: types.PlainTransport[],
+    private readonly transports: { close(): void }[],
   ) {
     super();
     for (const p of producers) {
@@ -72,6 +72,14 @@ export class ProducerSet extends EventEmitter<ProducerSetEvents> {
       for (const t of transports) t.close();
       throw err;
     }
+    return new ProducerSet(slot, producers, transports);
+  }
+
+  /**
+   * Producers fed some other way (a PipeTransport from the camera's owner node): the set closes its
+   * transports when closed, and says 'lost' when a Producer goes without close().
+   */
+  static adopt(slot: WorkerSlot, producers: types.Producer[], transports: { close(): void }[]): ProducerSet {
     return new ProducerSet(slot, producers, transports);
   }
 

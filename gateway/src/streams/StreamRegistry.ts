@@ -4,7 +4,7 @@ import type { CameraConfig, Config } from '../../../config/schema.js';
 import { GatewayError } from '../../../signaling/src/errors.js';
 import type { Logger } from '../log.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
-import { StreamVariant, type VariantName } from './StreamVariant.js';
+import { StreamVariant, type VariantCluster, type VariantName } from './StreamVariant.js';
 
 export interface StreamInfo {
   id: string;
@@ -32,6 +32,8 @@ export class StreamRegistry {
     private readonly ingest: Config['ingest'],
     private readonly pool: WorkerPool,
     private readonly logger: Logger,
+    /** A node of a cluster: each camera is ingested where its lease is. */
+    private readonly cluster?: VariantCluster,
   ) {
     for (const cam of cameras) this.#add(cam);
   }
@@ -55,6 +57,7 @@ export class StreamRegistry {
         pool: this.pool,
         placement: n,
         logger: this.logger,
+        cluster: this.cluster,
       });
       this.#variants.set(sv.id, sv);
       made.push(sv);

@@ -86,6 +86,16 @@ export interface StreamVariantOptions {
   /** This stream's place in the config: its preferred worker slot, round-robin. */
   placement: number;
   logger: Logger;
+  /** A node of a cluster: the camera is ingested only where its lease is (cluster/ClusterNode.ts). */
+  cluster?: VariantCluster | undefined;
+}
+
+/** What a variant asks of the cluster it runs in. */
+export interface VariantCluster {
+  /** Whether this node ingests the camera now: it holds the camera's lease, or takes it if it is free. */
+  ingestsHere(camera: string): Promise<boolean>;
+  /** The variant's Producers on a worker here, piped from the node that owns the camera. */
+  pipe(v: StreamVariant): Promise<ProducerSet>;
 }
 
 interface Track {
@@ -105,6 +115,9 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
   #specs: TrackSpec[] = [];
   #set: ProducerSet | undefined;
   #homing: Promise<ProducerSet> | undefined;
+  /** Piped from the camera's owner node (cluster), while this node does not own it. */
+  #remote: ProducerSet | undefined;
+  #piping: Promise<ProducerSet> | undefined;
   #source: IngestSource | undefined;
   #packet: RtspPacketSource | undefined;
   #prepareError: GatewayError | undefined;
@@ -178,6 +191,11 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
       this.#set?.slot ?? (this.opts.pool.workers[this.opts.placement % this.opts.pool.workers.length] as WorkerSlot)
     );
   }
+  /** Its media comes piped from the node that owns the camera (cluster), not from an ingest here. */
+  get piped(): boolean {
+    return !!this.#remote && !this.#remote.closed;
+  }
+
   get producers(): types.Producer[] {
     return this.#set?.producers ?? [];
   }
@@ -234,6 +252,14 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
    */
   async acquire(): Promise<ProducerSet> {
     if (this.#closed) throw new GatewayError('E_NOT_FOUND', `stream ${this.id} is closed`);
+    const { cluster } = this.opts;
+    if (cluster && !(await cluster.ingestsHere(this.opts.streamId))) return this.#acquireRemote(cluster);
+    return this.acquireHere();
+  }
+
+  /** acquire() from this node's own ingest (in a cluster: the owner's, e.g. for a pipe to another node). */
+  async acquireHere(): Promise<ProducerSet> {
+    if (this.#closed) throw new GatewayError('E_NOT_FOUND', `stream ${this.id} is closed`);
     if (this.#authRetryAt > Date.now()) throw this.#unauthorizedError();
     this.#viewers++;
     clearTimeout(this.#idleTimer);
@@ -247,8 +273,63 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     }
   }
 
+  /** Another node ingests the camera: one pipe from it, shared by every viewer here. */
+  async #acquireRemote(cluster: VariantCluster): Promise<ProducerSet> {
+    this.#viewers++;
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    try {
+      const have = this.#remote;
+      if (have && !have.closed) return have;
+      this.#piping ??= cluster
+        .pipe(this)
+        .then((set) => {
+          this.#remote = set;
+          set.on('lost', () => this.#remoteEnded(set));
+          for (const p of set.producers) p.observer.once('close', () => this.#remoteEnded(set));
+          this.#setState('live');
+          return set;
+        })
+        .finally(() => {
+          this.#piping = undefined;
+        });
+      return await this.#piping;
+    } catch (err) {
+      this.release();
+      throw err;
+    }
+  }
+
+  #remoteEnded(set: ProducerSet): void {
+    if (this.#remote !== set) return;
+    this.#remote = undefined;
+    set.close();
+    if (!this.#closed && !this.#set) this.#setState('idle');
+  }
+
+  /**
+   * This node no longer owns the camera (its lease went to another node, or it drains): the ingest
+   * stops and the Producers close, so every viewer here consumes again, now from the owner's pipe.
+   */
+  async handOver(why: string): Promise<void> {
+    await this.stopIngest(why);
+    const set = this.#set;
+    this.#set = undefined;
+    set?.close();
+  }
+
   release(): void {
     this.#viewers = Math.max(0, this.#viewers - 1);
+    if (this.#viewers === 0 && this.#remote && !this.#closed) {
+      // A pipe from another node is kept while viewers here hold it, and closed after the idle timer.
+      const piped = this.#remote;
+      clearTimeout(this.#idleTimer);
+      this.#idleTimer = setTimeout(() => {
+        this.#idleTimer = undefined;
+        if (this.#viewers === 0) this.#remoteEnded(piped);
+      }, this.opts.ingest.idleTimeoutSec * 1000);
+      return;
+    }
     if (this.#viewers > 0 || this.opts.alwaysOn || this.#closed) return;
     // A camera that never came up is not retried for nobody (cameras lock accounts); its error stays.
     if (!this.#source) {
@@ -760,6 +841,7 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     await this.stopIngest('close');
     await this.#source?.close();
     this.#set?.close();
+    this.#remote?.close();
     for (const f of this.#forwarders) f.close();
     this.#setState('idle');
   }

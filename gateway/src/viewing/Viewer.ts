@@ -7,7 +7,7 @@ import type { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import { GatewayError } from '../../../signaling/src/errors.js';
 import type { Notify, Peer, ViewerPort } from '../../../signaling/src/port.js';
-import type { RequestData, Responses } from '../../../signaling/src/protocol.js';
+import type { Notifications, RequestData, Responses } from '../../../signaling/src/protocol.js';
 import type { AuditRecord } from '../audit/AuditLog.js';
 import { type Claims, type ClaimsVerifier, seesAllStreams, streamAllowed } from '../auth/tokens.js';
 import type { Logger } from '../log.js';
@@ -39,6 +39,8 @@ export interface ViewerDeps {
   notify: Notify;
   /** TURN relays offered to browsers (config `turn`), if any. */
   turn?: TurnSettings | undefined;
+  /** In a cluster: the other live nodes' /ws URLs (Identity.nodes). */
+  nodes?: (() => string[]) | undefined;
   /** The connection closed (the service forgets this viewer). */
   onClose?: () => void;
 }
@@ -123,7 +125,8 @@ export class Viewer implements ViewerPort {
         this.#endViewWithNotice(v, 'E_FORBIDDEN_STREAM', 'scope_narrowed');
     }
     this.#armExpiry(claims.exp);
-    return { sub: claims.sub, role: claims.role, expiresAt: claims.exp };
+    const nodes = this.deps.nodes?.() ?? [];
+    return { sub: claims.sub, role: claims.role, expiresAt: claims.exp, ...(nodes.length ? { nodes } : {}) };
   }
 
   async listStreams(): Promise<Responses['listStreams']> {
@@ -348,6 +351,11 @@ export class Viewer implements ViewerPort {
       Math.min(Math.max(0, ms), MAX_TIMER_MS),
     );
     this.#expiryTimer.unref();
+  }
+
+  /** A notification for this connection from outside a request (e.g. the cluster's nodes changed). */
+  tell<N extends keyof Notifications>(name: N, data: Notifications[N]): void {
+    if (this.claims && !this.#closed) this.deps.notify(name, data);
   }
 
   /** The sign-in session this connection authenticated with, if any (sessions.ts). */

@@ -21,6 +21,8 @@ export interface ViewingDeps {
   logger: Logger;
   limits: { maxTransports: number; maxConsumers: number };
   turn?: TurnSettings | undefined;
+  /** In a cluster: the other live nodes' /ws URLs, told to each viewer for failover. */
+  nodes?: (() => string[]) | undefined;
 }
 
 export class ViewingService implements ViewingPort {
@@ -41,6 +43,12 @@ export class ViewingService implements ViewingPort {
     });
     this.#viewers.add(viewer);
     return viewer;
+  }
+
+  /** The cluster's nodes changed: every connection hears the other nodes it may fail over to. */
+  nodesChanged(): void {
+    const nodes = this.deps.nodes?.() ?? [];
+    for (const v of this.#viewers) v.tell('clusterNodes', { nodes });
   }
 
   /** A sign-in session ended: every connection that authenticated with it ends its views. */

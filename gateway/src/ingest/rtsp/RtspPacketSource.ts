@@ -67,7 +67,7 @@ export interface RtspPacketSourceOptions {
 }
 
 const DESCRIBED_FRESH_MS = 10_000;
-const PLI_MIN_INTERVAL_MS = 1000;
+export const PLI_MIN_INTERVAL_MS = 1000;
 /** Frames whose timestamp goes back (within 2 s) before a session's video counts as reordered. */
 const REORDERED_FRAMES = 3;
 const REORDER_WINDOW = 2 * 90000;

@@ -6,13 +6,13 @@ import fs from 'node:fs';
 import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { AuditRecord } from '../gateway/src/audit/AuditLog.js';
 import { SUBPROTOCOL } from '../signaling/src/SignalingServer.js';
 import { type Browser, launchBrowser } from './support/browser.js';
 import { PALEMBANG_OFFICES, startCityStack } from './support/cityStack.js';
 import { freePort, type Nginx, selfSignedCert, startNginx } from './support/nginx.js';
 import { wallPlays, wallSnap } from './support/player.js';
 import { gatewayOnSim, type LogRecord, type Stack, sleep, waitFor } from './support/stack.js';
+import { auditRecords } from './support/whep.js';
 
 const PROXY = '127.0.0.2';
 let stack: Stack;
@@ -89,15 +89,6 @@ async function loggedPeer(logs: LogRecord[], ws: WebSocket, garbage = 'not json'
   ws.close();
   return String(line['peer']);
 }
-
-const auditRecords = (file: string): AuditRecord[] =>
-  fs.existsSync(file)
-    ? fs
-        .readFileSync(file, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as AuditRecord)
-    : [];
 
 describe('behind nginx with TLS', () => {
   it('plays the wall through the proxy and audits the browser, not the proxy', async () => {

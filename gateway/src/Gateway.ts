@@ -231,6 +231,10 @@ export class Gateway {
         ops,
         server: config.server,
         onConnectionRefused: (reason) => httpRefused.emit('refused', reason),
+        clusterState: node && (() => node?.cluster.state ?? 'degraded'),
+        connectOrigins: node && (() => node?.cluster.origins ?? []),
+        cluster: node,
+        whep: { viewing, allowedOrigins: config.signaling.allowedOrigins },
         dependencies: async (): Promise<Record<string, boolean>> =>
           redis ? { redis: await redisReachable(redis) } : {},
       });

@@ -38,6 +38,7 @@ import type { CameraHealth, StreamVariant } from '../streams/StreamVariant.js';
 import type { Capacity } from '../viewing/Capacity.js';
 import { registerSignIn, type SignInDeps, sessionOf } from './signin.js';
 import { registerWebRoutes } from './webRoutes.js';
+import { registerWhep, type WhepDeps } from './whep.js';
 
 export interface AppDeps {
   pool: WorkerPool;
@@ -69,6 +70,8 @@ export interface AppDeps {
   server: HttpLimits;
   /** A connection was refused (over the per-address cap): counted, not logged (an attack would flood it). */
   onConnectionRefused: (reason: 'per_address_cap') => void;
+  /** WHEP's front door on the viewing service, and the other origins whose players may use it. */
+  whep: Omit<WhepDeps, 'logger'>;
 }
 
 /** A variant's `health` in GET /api/streams(/:id): times as ISO strings; `reason` and `checkedAt` for operators. */
@@ -270,6 +273,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return claims;
   };
 
+  registerWhep(app, { ...deps.whep, logger: deps.logger });
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {
     // A dead worker is replaced by itself and its streams move: ready while any worker serves.

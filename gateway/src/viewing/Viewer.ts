@@ -54,9 +54,21 @@ interface View {
   ended: boolean;
 }
 
+/**
+ * A transport's router when it is not its slot's main router (WHEP only: whep/routers.ts, a router
+ * numbering codecs as the player's offer does), and how a stream's Producer reaches it.
+ */
+export interface TransportRouter {
+  router: types.Router;
+  /** Undefined: the router has no codec for it (as canConsume false: audio skipped, video refused). */
+  producerOn(producer: types.Producer, origin: WorkerSlot): Promise<types.Producer | undefined>;
+}
+
 interface Transport {
   transport: types.WebRtcTransport;
   slot: WorkerSlot;
+  /** Not on `slot.router` (createTransportOn). */
+  on?: TransportRouter | undefined;
   /** Closed with its worker: the viewer was told once for all its consumers. */
   lost: boolean;
   /** connectTransport was called (mediasoup allows it once). */
@@ -144,6 +156,21 @@ export class Viewer implements ViewerPort {
   }
 
   async createTransport({ forceTcp }: RequestData<'createTransport'>): Promise<Responses['createTransport']> {
+    return this.#createTransport(forceTcp);
+  }
+
+  /**
+   * WHEP only (not in the protocol): createTransport on a router `place` picks on the chosen slot's
+   * worker instead of the slot's main router; consume on that transport pipes the stream there.
+   */
+  createTransportOn(place: (slot: WorkerSlot) => Promise<TransportRouter>): Promise<Responses['createTransport']> {
+    return this.#createTransport(undefined, place);
+  }
+
+  async #createTransport(
+    forceTcp: boolean | undefined,
+    place?: (slot: WorkerSlot) => Promise<TransportRouter>,
+  ): Promise<Responses['createTransport']> {
     const claims = this.#requireAuth();
     if (this.#transports.size + this.#pendingTransports >= this.deps.limits.maxTransports) {
       throw new GatewayError('E_LIMIT', `a connection may open at most ${this.deps.limits.maxTransports} transports`);
@@ -151,8 +178,10 @@ export class Viewer implements ViewerPort {
     const slot = this.deps.pool.leastLoaded();
     this.#pendingTransports++;
     let transport: types.WebRtcTransport;
+    let on: TransportRouter | undefined;
     try {
-      transport = await slot.router.createWebRtcTransport({
+      on = place && (await place(slot));
+      transport = await (on?.router ?? slot.router).createWebRtcTransport({
         webRtcServer: slot.webRtcServer,
         enableUdp: !forceTcp,
         enableTcp: true,
@@ -165,7 +194,7 @@ export class Viewer implements ViewerPort {
       transport.close();
       throw closedError();
     }
-    const entry: Transport = { transport, slot, lost: false, connected: false };
+    const entry: Transport = { transport, slot, on, lost: false, connected: false };
     this.#transports.set(transport.id, entry);
     slot.trackTransport(transport);
     transport.on('dtlsstatechange', (s) => {
@@ -261,8 +290,10 @@ export class Viewer implements ViewerPort {
     try {
       for (const producer of set.producers) {
         if (this.#closed || t.transport.closed) throw closedError();
-        const local = await this.deps.pool.producerOn(producer, set.slot, t.slot);
-        if (!t.slot.router.canConsume({ producerId: local.id, rtpCapabilities: caps })) {
+        const local = t.on
+          ? await t.on.producerOn(producer, set.slot)
+          : await this.deps.pool.producerOn(producer, set.slot, t.slot);
+        if (!local || !(t.on?.router ?? t.slot.router).canConsume({ producerId: local.id, rtpCapabilities: caps })) {
           if (producer.kind === 'video') {
             throw new GatewayError('E_UNSUPPORTED', `this browser cannot decode ${stream}'s video (H.264 required)`);
           }

@@ -325,8 +325,9 @@ export const ConfigSchema = T.Object(
       T.Object(
         {
           redis: T.String({
-            pattern: '^rediss?://',
-            description: 'the Redis the nodes coordinate through; set: this gateway is one node of a cluster',
+            pattern: '^(rediss?|redis-sentinel)://',
+            description:
+              'the Redis the nodes coordinate through (redis://host:6379, or redis-sentinel://s1:26379,s2:26379/mymaster); set: this gateway is one node of a cluster',
           }),
           secret: T.Optional(
             T.String({

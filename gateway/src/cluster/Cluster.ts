@@ -82,12 +82,14 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   constructor(private readonly opts: ClusterOptions) {
     super();
     // No offline queue: a command while Redis is away fails at once (the caller falls back).
-    this.redis = new Redis(opts.redisUrl, {
+    const common = {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
-      retryStrategy: (n) => Math.min(200 * n, 1000),
-    });
+      retryStrategy: (n: number) => Math.min(200 * n, 1000),
+    };
+    const sentinel = sentinelsOf(opts.redisUrl);
+    this.redis = sentinel ? new Redis({ ...common, ...sentinel }) : new Redis(opts.redisUrl, common);
     this.redis.on('error', () => {}); // said through the state, /readyz and metrics
     this.redis.on('ready', () => this.#setState('connected'));
     this.redis.on('close', () => this.#setState('degraded'));
@@ -277,4 +279,25 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       .catch(() => {});
     this.redis.disconnect();
   }
+}
+
+/**
+ * `redis-sentinel://host:26379,host2:26379/mymaster` (optionally `user:password@` before the hosts):
+ * ioredis asks the Sentinels which Redis is the master of `mymaster` and follows a failover.
+ */
+export function sentinelsOf(
+  url: string,
+): { sentinels: { host: string; port: number }[]; name: string; username?: string; password?: string } | undefined {
+  const m = /^redis-sentinel:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/]+)\/([A-Za-z0-9._-]+)$/.exec(url);
+  if (!m) return undefined;
+  const sentinels = (m[3] as string).split(',').map((hp) => {
+    const i = hp.lastIndexOf(':');
+    return i > 0 ? { host: hp.slice(0, i), port: Number(hp.slice(i + 1)) } : { host: hp, port: 26379 };
+  });
+  return {
+    sentinels,
+    name: m[4] as string,
+    ...(m[1] ? { username: decodeURIComponent(m[1]) } : {}),
+    ...(m[2] ? { password: decodeURIComponent(m[2]) } : {}),
+  };
 }

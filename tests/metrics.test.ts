@@ -62,7 +62,12 @@ afterAll(async () => {
 describe('metrics and capacity', () => {
   it('follows a real viewer in and out: viewers, egress bitrate, consumers on a worker', async () => {
     const page = await openPlayer(stack, 'cam-m');
-    await waitFor('playing', async () => (await probe(page)).framesDecoded > 10, 20_000);
+    // A cold start of the FFmpeg path; once in a busy full run it took over 20 s: what it said is printed.
+    await waitFor('playing', async () => (await probe(page)).framesDecoded > 10, 45_000).catch(async (err) => {
+      console.log(`cam-m did not play: ${JSON.stringify(await probe(page))}`);
+      for (const l of stack.logs.filter((x) => x.level >= 40).slice(-15)) console.log(JSON.stringify(l));
+      throw err;
+    });
     // Ingest stats are sampled once a second: the first sample after a cold start may be partial.
     const m = await waitFor('egress and ingest bitrate', async () => {
       const t = await scrape(stack);

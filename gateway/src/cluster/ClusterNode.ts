@@ -56,6 +56,14 @@ export class ClusterNode implements VariantCluster {
       (stream, variant) => opts.streams().get(stream, variant),
       this.#logger,
       (edge, pipeId) => this.#notifyEdge(edge, pipeId),
+      (edge, pipeId, producerId, paused) => {
+        const node = this.cluster.node(edge);
+        if (node)
+          void callNode(this.opts.secret, node.url, 'POST', `/cluster/pipes/${pipeId}/pause`, {
+            producerId,
+            paused,
+          }).catch(() => {});
+      },
     );
     this.cluster.on('leaseLost', (camera) => void this.#handOver(camera, 'lease_lost'));
     this.cluster.on('nodes', (nodes) => this.#nodesChanged(nodes));
@@ -240,6 +248,26 @@ export class ClusterNode implements VariantCluster {
         );
         this.#logger.info({ camera, variants }, 'cluster: camera adopted from a draining node');
         return { adopted: true };
+      },
+    );
+    // A piped Producer paused or resumed on the owner: its copy here follows (its viewers with it).
+    app.post(
+      '/cluster/pipes/:id/pause',
+      {
+        schema: {
+          body: T.Object(
+            { producerId: T.String({ maxLength: 64 }), paused: T.Boolean() },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (req, reply) => {
+        const { producerId, paused } = req.body as { producerId: string; paused: boolean };
+        const pr = this.#incoming
+          .get((req.params as { id: string }).id)
+          ?.set.producers.find((x) => x.id === producerId);
+        if (pr) await (paused ? pr.pause() : pr.resume());
+        reply.status(204).send();
       },
     );
     // The owner's side of a pipe ended (its ingest moved, or its worker died): the Producers here go.

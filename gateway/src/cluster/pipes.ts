@@ -50,6 +50,13 @@ export class PipeServer {
     private readonly logger: Logger,
     /** A pipe closed here, not at the edge's asking: tell the edge (its Producers end). */
     private readonly notifyEdge: (edge: string, pipeId: string) => void,
+    /** A piped Producer paused or resumed here: the edge's copy follows. */
+    private readonly notifyPause: (
+      edge: string,
+      pipeId: string,
+      producerId: string,
+      paused: boolean,
+    ) => void = () => {},
   ) {}
 
   get count(): number {
@@ -65,11 +72,13 @@ export class PipeServer {
       transport = await set.slot.router.createPipeTransport({ listenIp: { ip: this.address }, enableRtx: true });
       await transport.connect({ ip: req.ip, port: req.port });
       const producers: PipeAnswer['producers'] = [];
+      const pipeId = crypto.randomBytes(12).toString('base64url');
       for (const p of set.producers) {
         const c = await transport.consume({ producerId: p.id });
         producers.push({ id: p.id, kind: c.kind, rtpParameters: c.rtpParameters, paused: c.producerPaused });
+        c.on('producerpause', () => this.notifyPause(req.node, pipeId, p.id, true));
+        c.on('producerresume', () => this.notifyPause(req.node, pipeId, p.id, false));
       }
-      const pipeId = crypto.randomBytes(12).toString('base64url');
       const t = transport;
       this.#pipes.set(pipeId, { edge: req.node, variant: sv, transport: t });
       // The variant's Producers went (re-homed, or its ingest moved away): this pipe is over.

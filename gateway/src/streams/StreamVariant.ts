@@ -196,8 +196,9 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     return !!this.#remote && !this.#remote.closed;
   }
 
+  /** Its Producers here: its own ingest's, or (a cluster's edge) the ones piped from the owner. */
   get producers(): types.Producer[] {
-    return this.#set?.producers ?? [];
+    return (this.#set ?? this.#remote)?.producers ?? [];
   }
   get ffmpegPid(): number | undefined {
     return this.#source?.pid;

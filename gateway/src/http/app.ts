@@ -115,6 +115,18 @@ function clientError(err: FastifyError): GatewayError | undefined {
   return new GatewayError('E_BAD_REQUEST', err.message);
 }
 
+/** A schema refusal in words, naming an unknown field ("body/ttl: unknown field") rather than its rule. */
+function validationMessage(err: FastifyError): string {
+  const v = err.validation?.[0] as
+    | { keyword?: string; instancePath?: string; params?: Record<string, unknown> }
+    | undefined;
+  if (v?.keyword === 'additionalProperties') {
+    const where = `${err.validationContext ?? 'body'}${v.instancePath ?? ''}`;
+    return `${where}: unknown field "${String(v.params?.['additionalProperty']).slice(0, 64)}"`;
+  }
+  return err.message;
+}
+
 /** http(s) origins as the ws(s) sources a CSP needs for their /ws (space-separated). */
 function wsOrigins(origins: Iterable<string>): string {
   return [...origins].map((o) => o.replace(/^http/, 'ws')).join(' ');
@@ -150,11 +162,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       err instanceof GatewayError
         ? err
         : err.validation
-          ? new GatewayError('E_BAD_REQUEST', err.message)
+          ? new GatewayError('E_BAD_REQUEST', validationMessage(err))
           : (clientError(err) ?? err);
     const pub = publicError(e);
     if (pub.code === 'E_INTERNAL') req.log.error({ err }, 'request failed');
-    reply.status(e instanceof GatewayError ? e.status : 500).send({ error: pub });
+    // RFC 6750: a refused or missing bearer token says which scheme, and why when one was sent.
+    if (e instanceof GatewayError && e.status === 401)
+      reply.header(
+        'www-authenticate',
+        req.headers.authorization
+          ? 'Bearer realm="cctv-gateway", error="invalid_token"'
+          : 'Bearer realm="cctv-gateway"',
+      );
+    reply.status(err.statusCode === 415 ? 415 : e instanceof GatewayError ? e.status : 500).send({ error: pub });
   };
   const nodeServer = {
     headersTimeout: Math.min(limits.headersTimeoutSec * 1000, requestTimeout),
@@ -164,6 +184,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Per-request lines are noise at this rate; warnings and errors still come through.
     loggerInstance: deps.logger.child({ component: 'http' }, { level: 'warn' }) as FastifyBaseLogger,
     bodyLimit: 64 * 1024,
+    // A field the schema does not know is refused (and named), never silently dropped.
+    ajv: { customOptions: { removeAdditional: false } },
     // Node checks these timeouts on an interval (30 s by default): every second keeps them close.
     http: nodeServer,
     requestTimeout,
@@ -255,7 +277,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
    */
   const authenticate = async (req: FastifyRequest, roles: readonly Role[]): Promise<Claims> => {
     const header = req.headers.authorization;
-    let token = header?.startsWith('Bearer ') ? header.slice(7) : undefined;
+    // The scheme is case-insensitive (RFC 7235): "bearer x" is a Bearer token too.
+    let token = header ? /^bearer +(\S+)\s*$/i.exec(header)?.[1] : undefined;
     if (!header && req.method === 'GET' && req.headers.cookie) {
       const s = sessionOf(app, deps.signIn.sessions, req.headers.cookie);
       if (!isRefusal(s)) token = deps.signIn.sessions.accessToken(s).token;

@@ -78,6 +78,8 @@ const ENV_OVERRIDES: [string, string[], 'string' | 'int'][] = [
   ['CCTV_OIDC_CLIENT_SECRET', ['auth', 'oidc', 'clientSecret'], 'string'],
   ['CCTV_USERS_FILE', ['auth', 'accounts', 'file'], 'string'],
   ['CCTV_AUDIT_FILE', ['audit', 'file'], 'string'],
+  ['CCTV_AUDIT_KEY', ['audit', 'key'], 'string'],
+  ['CCTV_AUDIT_SIGNING_KEY_FILE', ['audit', 'signingKeyFile'], 'string'],
   ['CCTV_REDIS_URL', ['redis', 'url'], 'string'],
   ['CCTV_CLUSTER_REDIS', ['cluster', 'redis'], 'string'],
   ['CCTV_CLUSTER_SECRET', ['cluster', 'secret'], 'string'],

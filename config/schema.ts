@@ -317,7 +317,43 @@ export const ConfigSchema = T.Object(
       { additionalProperties: false, default: {} },
     ),
     audit: T.Object(
-      { file: T.String({ default: 'var/audit.jsonl', description: 'JSON lines, one per view session' }) },
+      {
+        file: T.String({
+          default: 'var/audit.jsonl',
+          description: 'the live file of the trail: hash-chained JSON lines; rotated files sit beside it',
+        }),
+        checkpointSec: T.Number({
+          minimum: 0.1,
+          maximum: 3600,
+          default: 30,
+          description: 'a signed checkpoint this often: a crash closes open views at the last one',
+        }),
+        rotate: T.Object(
+          {
+            daily: T.Boolean({ default: true, description: 'a new file at each UTC midnight' }),
+            maxBytes: T.Integer({ minimum: 1024, default: 67108864, description: 'a new file past this size' }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        retentionDays: T.Integer({
+          minimum: 0,
+          default: 730,
+          description: 'rotated files older than this are deleted; 0 keeps them for ever',
+        }),
+        required: T.Boolean({
+          default: false,
+          description: 'refuse new views, sign-ins and token mints while the trail cannot be written',
+        }),
+        key: T.Optional(
+          T.String({
+            minLength: 32,
+            description: 'HMAC secret checkpoints are signed with; set CCTV_AUDIT_KEY, not the file',
+          }),
+        ),
+        signingKeyFile: T.Optional(
+          T.String({ description: 'an Ed25519 private key (PEM) to sign checkpoints with instead of `key`' }),
+        ),
+      },
       { additionalProperties: false, default: {} },
     ),
     redis: T.Optional(T.Object({ url: T.String({ pattern: '^rediss?://' }) }, { additionalProperties: false })),

@@ -101,7 +101,7 @@ export async function whipWhepPage(): Promise<string> {
     .replace('/*WHIP-WHEP*/', () => js.replaceAll('</script', '<\\/script'));
 }
 
-/** The audit file's records as they are on disk now (none when it does not exist yet). */
+/** The ended views in the audit file as they are on disk now (none when it does not exist yet). */
 export const auditRecords = (file: string): AuditRecord[] =>
   fs.existsSync(file)
     ? fs
@@ -109,4 +109,5 @@ export const auditRecords = (file: string): AuditRecord[] =>
         .split('\n')
         .filter(Boolean)
         .map((l) => JSON.parse(l) as AuditRecord)
+        .filter((r) => (r.kind ?? 'view') === 'view')
     : [];

@@ -4,7 +4,8 @@
 import { Type as T } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { GatewayError } from '../../../signaling/src/errors.js';
-import type { AuditLog, AuditQuery, AuditRecord, SignInRecord } from '../audit/AuditLog.js';
+import type { AuditLog, AuditQuery } from '../audit/AuditLog.js';
+import { recordTime } from '../audit/records.js';
 import { PLI_MIN_INTERVAL_MS } from '../ingest/rtsp/RtspPacketSource.js';
 import type { Logger } from '../log.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
@@ -108,7 +109,7 @@ export class ClusterNode implements VariantCluster {
           const r =
             n.id === this.cluster.id
               ? await this.opts.audit.query(page)
-              : await callNode<{ total: number; records: AuditRecord[] }>(
+              : await callNode<{ total: number; records: Record<string, unknown>[] }>(
                   this.opts.secret,
                   n.url,
                   'GET',
@@ -116,14 +117,14 @@ export class ClusterNode implements VariantCluster {
                 );
           return { id: n.id, ok: true, ...r };
         } catch {
-          return { id: n.id, ok: false, total: 0, records: [] as AuditRecord[] };
+          return { id: n.id, ok: false, total: 0, records: [] as Record<string, unknown>[] };
         }
       }),
     );
-    const at = (r: AuditRecord | SignInRecord) => ('kind' in r ? r.at : r.start);
+    // A view by its start, any other record by its time (records.ts).
     const records = answers
       .flatMap((a) => a.records.map((r) => ({ ...r, node: a.id })))
-      .sort((a, b) => at(b).localeCompare(at(a)))
+      .sort((a, b) => recordTime(b).localeCompare(recordTime(a)))
       .slice(q.offset, q.offset + q.limit);
     return {
       total: answers.reduce((n, a) => n + a.total, 0),

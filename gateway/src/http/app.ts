@@ -19,6 +19,8 @@ import type { Config } from '../../../config/schema.js';
 import { GatewayError, publicError } from '../../../signaling/src/errors.js';
 import { forwardedAsX, trustedProxies } from '../../../signaling/src/SignalingServer.js';
 import type { AuditLog, AuditQuery } from '../audit/AuditLog.js';
+import { toCsv } from '../audit/query.js';
+import { QUERY_KINDS } from '../audit/records.js';
 import { isRefusal } from '../auth/sessions.js';
 import {
   type Claims,
@@ -302,11 +304,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // A dead worker is replaced by itself and its streams move: ready while any worker serves.
     const serving = deps.pool.serving.length;
     const dependencies = await deps.dependencies();
-    const ready = serving > 0 && Object.values(dependencies).every(Boolean);
+    // A trail that cannot be written is degraded; with audit.required nothing new may start: not ready.
+    const audit = deps.audit.status();
+    const ready =
+      serving > 0 && Object.values(dependencies).every(Boolean) && !(audit.required && audit.state !== 'ok');
     reply.status(ready ? 200 : 503);
     // A node that cannot reach Redis still serves what it holds: ready, and says it is degraded.
     const cluster = deps.clusterState?.();
-    return { ready, workers: serving, config: 'loaded', dependencies, ...(cluster ? { cluster } : {}) };
+    return { ready, workers: serving, config: 'loaded', dependencies, audit, ...(cluster ? { cluster } : {}) };
   });
   app.get('/metrics', async (req, reply) => {
     if (!deps.allowAnonymousMetrics) await authenticate(req, ['operator', 'admin']);
@@ -388,19 +393,39 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       sub: T.Optional(T.String({ maxLength: 128 })),
       stream: T.Optional(T.String({ maxLength: 128 })),
       limit: T.Integer({ minimum: 1, maximum: 1000, default: 100 }),
-      // The query keeps a 12-byte position per record up to offset+limit: older pages are reached with `to`.
+      // Each query reads the trail (every file) to count; deep pages cost a read each: older ones are reached with `to`.
       offset: T.Integer({ minimum: 0, maximum: 100000, default: 0 }),
-      kind: T.Union([T.Literal('view'), T.Literal('signin')], { default: 'view' }),
+      kind: T.Union(
+        QUERY_KINDS.map((k) => T.Literal(k)),
+        { default: 'view' },
+      ),
       scope: T.Union([T.Literal('cluster'), T.Literal('node')], { default: 'cluster' }),
+      format: T.Union([T.Literal('json'), T.Literal('csv')], { default: 'json' }),
     },
     { additionalProperties: false },
   );
-  app.get('/api/audit', { schema: { querystring: AuditQuery } }, async (req) => {
-    await authenticate(req, ['admin']);
-    const q = req.query as AuditQuery & { scope: 'cluster' | 'node' };
+  app.get('/api/audit', { schema: { querystring: AuditQuery } }, async (req, reply) => {
+    const admin = await authenticate(req, ['admin']);
+    const { format, ...q } = req.query as AuditQuery & { scope: 'cluster' | 'node'; format: 'json' | 'csv' };
+    // Reading the trail is itself audited, on disk before the answer.
+    await deps.audit.record({
+      kind: 'audit-read',
+      at: new Date().toISOString(),
+      sub: admin.sub,
+      role: admin.role,
+      query: q,
+      format,
+      client: req.ip,
+      userAgent: String(req.headers['user-agent'] ?? '').slice(0, 256),
+    });
     // A cluster's trail is every node's: asked of each live node, merged (scope=node: this one only).
-    if (deps.cluster && q.scope === 'cluster') return deps.cluster.audit(q);
-    return deps.audit.query(q);
+    const page = deps.cluster && q.scope === 'cluster' ? await deps.cluster.audit(q) : await deps.audit.query(q);
+    if (format === 'json') return page;
+    reply
+      .header('content-type', 'text/csv; charset=utf-8')
+      .header('content-disposition', 'attachment; filename="audit.csv"')
+      .header('x-total-count', String(page.total));
+    return toCsv(page.records as Record<string, unknown>[]);
   });
 
   const TokenRequest = T.Object(
@@ -426,11 +451,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       );
     }
     const token = deps.minter.sign({ sub: body.sub, role: 'viewer', streams: body.streams }, body.ttlSec);
+    const expiresAt = Math.floor(Date.now() / 1000) + body.ttlSec;
+    // On disk before the token is handed out; with audit.required an unauditable mint is refused.
+    await deps.audit.record({
+      kind: 'mint',
+      at: new Date().toISOString(),
+      sub: admin.sub,
+      role: admin.role,
+      for: body.sub,
+      scope: { role: 'viewer', streams: body.streams },
+      ttlSec: body.ttlSec,
+      expiresAt: new Date(expiresAt * 1000).toISOString(),
+      client: req.ip,
+      userAgent: String(req.headers['user-agent'] ?? '').slice(0, 256),
+    });
     deps.logger.info(
       { by: admin.sub, for: body.sub, streams: body.streams, ttlSec: body.ttlSec },
       'embed token minted',
     );
-    return { token, role: 'viewer', streams: body.streams, expiresAt: Math.floor(Date.now() / 1000) + body.ttlSec };
+    return { token, role: 'viewer', streams: body.streams, expiresAt };
   });
 
   if (fs.existsSync(deps.webRoot)) {

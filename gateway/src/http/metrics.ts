@@ -4,6 +4,7 @@
 import type { EventEmitter } from 'node:events';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SignalingObserverEvents } from '../../../signaling/src/SignalingServer.js';
+import type { AuditLogEvents } from '../audit/AuditLog.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
 import type { StreamRegistry } from '../streams/StreamRegistry.js';
 import type { StreamVariant } from '../streams/StreamVariant.js';
@@ -23,7 +24,14 @@ export interface MetricsSources {
   signIn?: EventEmitter<SignInEvents>;
   /** A node of a cluster (cluster/ClusterNode.ts). */
   cluster?: ClusterMetrics | undefined;
+  /** The audit trail (audit/AuditLog.ts): records written, failed writes, degraded. */
+  audit?: AuditMetrics | undefined;
   connections: () => number;
+}
+
+export interface AuditMetrics {
+  observer: EventEmitter<AuditLogEvents>;
+  status(): { state: 'ok' | 'degraded'; pending: number };
 }
 
 export interface ClusterMetrics {
@@ -357,6 +365,45 @@ export function createMetrics(src: MetricsSources): Registry {
     registers: [registry],
   });
   src.signIn?.on('signIn', (method, result) => signIns.inc({ method, result }));
+  const audit = src.audit;
+  if (audit) {
+    const records = new Counter({
+      name: 'cctv_audit_records_total',
+      help: 'Records written to the audit trail, by kind',
+      labelNames: ['kind'],
+      registers: [registry],
+    });
+    audit.observer.on('appended', (kind) => records.inc({ kind }));
+    const failures = new Counter({
+      name: 'cctv_audit_write_failures_total',
+      help: 'Failed writes to the audit trail (ENOSPC: disk full, EACCES, EIO…); each record is retried',
+      labelNames: ['code'],
+      registers: [registry],
+    });
+    audit.observer.on('failed', (code) => failures.inc({ code }));
+    const dropped = new Counter({
+      name: 'cctv_audit_records_dropped_total',
+      help: 'Records given up on while the trail could not be written (written later as one gap record)',
+      registers: [registry],
+    });
+    audit.observer.on('dropped', (n) => dropped.inc(n));
+    new Gauge({
+      name: 'cctv_audit_degraded',
+      help: '1 while the audit trail cannot be written (records wait in memory; audit.required refuses new views)',
+      registers: [registry],
+      collect() {
+        this.set(audit.status().state === 'ok' ? 0 : 1);
+      },
+    });
+    new Gauge({
+      name: 'cctv_audit_pending_records',
+      help: 'Records waiting in memory to be written to the audit trail',
+      registers: [registry],
+      collect() {
+        this.set(audit.status().pending);
+      },
+    });
+  }
   const sessionsEnded = new Counter({
     name: 'cctv_sessions_ended_total',
     help: 'Sign-in sessions ended before their time, by reason (signed_out, disabled, revoked)',

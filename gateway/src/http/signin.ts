@@ -19,7 +19,8 @@ export interface SignInDeps {
   sessions: SessionManager;
   accounts?: AccountStore | undefined;
   oidc?: OidcSignIn | undefined;
-  audit: (record: SignInRecord) => void;
+  /** On disk before the answer; rejects (E_UNAVAILABLE) when it cannot be and auditing is required. */
+  audit: (record: SignInRecord) => void | Promise<void>;
   observer: EventEmitter<SignInEvents>;
   logger: Logger;
 }
@@ -45,9 +46,9 @@ export function registerSignIn(app: FastifyInstance, deps: SignInDeps): void {
   const { sessions, accounts, oidc, logger } = deps;
   const log = logger.child({ component: 'signin' });
 
-  const record = (req: FastifyRequest, r: Omit<SignInRecord, 'at' | 'client' | 'userAgent'>) => {
+  const record = async (req: FastifyRequest, r: Omit<SignInRecord, 'at' | 'client' | 'userAgent'>) => {
     deps.observer.emit('signIn', r.via, r.result);
-    deps.audit({
+    await deps.audit({
       ...r,
       at: new Date().toISOString(),
       client: req.ip,
@@ -103,7 +104,7 @@ export function registerSignIn(app: FastifyInstance, deps: SignInDeps): void {
     const name = username.trim().toLowerCase();
     const result = await accounts.signIn(name, password);
     if (!result.ok) {
-      record(req, { kind: 'signin', sub: name, role: null, via: 'local', result: result.reason });
+      await record(req, { kind: 'signin', sub: name, role: null, via: 'local', result: result.reason }).catch(() => {});
       log.info({ user: name, client: req.ip, result: result.reason }, 'sign-in refused');
       if (result.reason === 'locked') {
         const wait = result.retryAfterSec ?? 1;
@@ -124,6 +125,8 @@ export function registerSignIn(app: FastifyInstance, deps: SignInDeps): void {
       );
     }
     const a = result.account;
+    // Written before the session exists: with audit.required an unaudited sign-in does not happen.
+    await record(req, { kind: 'signin', sub: a.username, role: a.role, via: 'local', result: 'ok' });
     const session = sessions.create({
       sub: a.username,
       name: a.name ?? null,
@@ -131,7 +134,6 @@ export function registerSignIn(app: FastifyInstance, deps: SignInDeps): void {
       streams: a.streams,
       via: 'local',
     });
-    record(req, { kind: 'signin', sub: a.username, role: a.role, via: 'local', result: 'ok' });
     log.info({ user: a.username, role: a.role, client: req.ip }, 'signed in');
     setSession(reply, session);
     return { sub: a.username, role: a.role };
@@ -168,7 +170,7 @@ export function registerSignIn(app: FastifyInstance, deps: SignInDeps): void {
     reply.clearCookie(SESSION_COOKIE, { path: '/' });
     if (!isRefusal(s)) {
       sessions.revoke(s, 'signed_out');
-      record(req, { kind: 'signout', sub: s.sub, role: s.role, via: s.via, result: 'ok' });
+      await record(req, { kind: 'signout', sub: s.sub, role: s.role, via: s.via, result: 'ok' }).catch(() => {});
       log.info({ user: s.sub, client: req.ip }, 'signed out');
     }
     reply.status(204).send();
@@ -226,7 +228,7 @@ export function registerSignIn(app: FastifyInstance, deps: SignInDeps): void {
       who = await oidc.finish(new URL(req.url, oidc.redirectUrl), t);
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'OpenID Connect sign-in failed');
-      record(req, { kind: 'signin', sub: '', role: null, via: 'oidc', result: 'provider_error' });
+      await record(req, { kind: 'signin', sub: '', role: null, via: 'oidc', result: 'provider_error' }).catch(() => {});
       return refusalPage(
         reply,
         502,
@@ -236,7 +238,7 @@ export function registerSignIn(app: FastifyInstance, deps: SignInDeps): void {
       );
     }
     if (!who.grant) {
-      record(req, { kind: 'signin', sub: who.sub, role: null, via: 'oidc', result: 'no_role' });
+      await record(req, { kind: 'signin', sub: who.sub, role: null, via: 'oidc', result: 'no_role' }).catch(() => {});
       log.info({ user: who.sub, client: req.ip }, 'sign-in refused: no mapped role');
       return refusalPage(
         reply,
@@ -245,6 +247,7 @@ export function registerSignIn(app: FastifyInstance, deps: SignInDeps): void {
         `Signed in as ${who.name ?? who.sub}, but none of your groups (${who.claimValues.join(', ') || 'none'}) has a role on this gateway. Ask the Command Center's administrator.`,
       );
     }
+    await record(req, { kind: 'signin', sub: who.sub, role: who.grant.role, via: 'oidc', result: 'ok' });
     const session = sessions.create({
       sub: who.sub,
       name: who.name,
@@ -252,7 +255,6 @@ export function registerSignIn(app: FastifyInstance, deps: SignInDeps): void {
       streams: who.grant.streams,
       via: 'oidc',
     });
-    record(req, { kind: 'signin', sub: who.sub, role: who.grant.role, via: 'oidc', result: 'ok' });
     log.info({ user: who.sub, role: who.grant.role, client: req.ip }, 'signed in');
     setSession(reply, session);
     return reply.redirect(t.next, 302);

@@ -1,14 +1,15 @@
 // One viewer (one signaling connection): its identity, WebRTC transports and consumers. Every consume
 // is a "view" that holds the stream variant (on-demand ingest) and is written to the audit trail when
-// it ends. A token expiring mid-session ends the views; a fresh `auth` before then keeps them going.
+// it starts (before it is answered) and when it ends. A token expiring mid-session ends the views; a fresh `auth` before then keeps them going.
 // A dead worker takes the transports and pipe consumers that lived on it: the viewer is told
 // (transportClosed, consumerClosed 'stream_moved') and consumes again on a serving worker.
+import { randomUUID } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import { GatewayError } from '../../../signaling/src/errors.js';
 import type { Notify, Peer, ViewerPort } from '../../../signaling/src/port.js';
 import type { Notifications, RequestData, Responses } from '../../../signaling/src/protocol.js';
-import type { AuditRecord } from '../audit/AuditLog.js';
+import type { AuditRecord, ViewStartRecord } from '../audit/AuditLog.js';
 import { type Claims, type ClaimsVerifier, seesAllStreams, streamAllowed } from '../auth/tokens.js';
 import type { Logger } from '../log.js';
 import { PLAYOUT_DELAY } from '../media/codecs.js';
@@ -43,9 +44,20 @@ export interface ViewerDeps {
   nodes?: (() => string[]) | undefined;
   /** The connection closed (the service forgets this viewer). */
   onClose?: () => void;
+  audit?: ViewAudit | undefined;
+}
+
+/** What a view needs of the audit trail: its start is written before the view is answered. */
+export interface ViewAudit {
+  /** Throws (E_UNAVAILABLE) when views must be refused: `audit.required` and the trail cannot be written. */
+  admit(): void;
+  /** Writes the start record; throws like `admit` when it cannot be written and auditing is required. */
+  started(record: ViewStartRecord): void;
 }
 
 interface View {
+  /** Its start and end records share it. */
+  id: string;
   variant: StreamVariant;
   consumers: Set<types.Consumer>;
   onState: (s: StreamState, detail?: string) => void;
@@ -269,9 +281,11 @@ export class Viewer implements ViewerPort {
     const sv = this.deps.streams.get(stream, (variant ?? 'main') as VariantName);
     // Packets carry the playout-delay stamp; only a consumer that negotiates it applies it.
     const caps = withoutPlayoutDelayUnless(latency === 'low', rtpCapabilities as types.RtpCapabilities);
+    this.deps.audit?.admit();
     this.deps.capacity.admit(sv, t.slot);
     const set = await sv.acquire();
     const view: View = {
+      id: randomUUID(),
       variant: sv,
       consumers: new Set(),
       startedAt: Date.now(),
@@ -321,8 +335,20 @@ export class Viewer implements ViewerPort {
         );
         if (this.#closed) throw closedError();
       }
+      if (view.consumers.size > 0)
+        this.deps.audit?.started({
+          kind: 'view-start',
+          id: view.id,
+          at: new Date(view.startedAt).toISOString(),
+          sub: claims.sub,
+          role: claims.role,
+          stream: sv.opts.streamId,
+          variant: sv.opts.variant,
+          client: this.deps.peer.address,
+          userAgent: this.deps.peer.userAgent,
+        });
     } catch (err) {
-      this.#endView(view, 'error');
+      this.#endView(view, (err as GatewayError).reason === 'audit_unavailable' ? 'audit_unavailable' : 'error');
       throw err;
     }
     if (view.consumers.size === 0) this.#endView(view, 'no_media');
@@ -441,6 +467,8 @@ export class Viewer implements ViewerPort {
     view.variant.release();
     const end = Date.now();
     const record: AuditRecord = {
+      kind: 'view',
+      id: view.id,
       sub: view.claims.sub,
       role: view.claims.role,
       stream: view.variant.opts.streamId,

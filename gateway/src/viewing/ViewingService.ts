@@ -9,7 +9,7 @@ import type { WorkerPool } from '../media/WorkerPool.js';
 import type { StreamRegistry } from '../streams/StreamRegistry.js';
 import type { Capacity } from './Capacity.js';
 import type { TurnSettings } from './turn.js';
-import { Viewer, type ViewingObserverEvents } from './Viewer.js';
+import { type ViewAudit, Viewer, type ViewingObserverEvents } from './Viewer.js';
 
 export type { ViewingObserverEvents };
 
@@ -23,6 +23,8 @@ export interface ViewingDeps {
   turn?: TurnSettings | undefined;
   /** In a cluster: the other live nodes' /ws URLs, told to each viewer for failover. */
   nodes?: (() => string[]) | undefined;
+  /** The audit trail's side of a view's start (Viewer.ts ViewAudit). */
+  audit?: ViewAudit | undefined;
 }
 
 export class ViewingService implements ViewingPort {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { checkCameraUrlTemplate, encodeUrlComponent, parseCameraUrl } from './cameraUrl.js';
-import { type CameraConfig, CameraSchema, type Config, ConfigSchema } from './schema.js';
+import { type CameraConfig, CameraSchema, type Config, ConfigSchema, type OnvifConfig } from './schema.js';
 
 export class ConfigError extends Error {
   readonly code = 'E_CONFIG';
@@ -133,6 +133,28 @@ function cameraUrl(template: string, env: NodeJS.ProcessEnv): { url: string } | 
   return { url: value };
 }
 
+/**
+ * `${NAME}` in a camera's ONVIF user or password is taken from the environment as it is: it goes
+ * into a WS-Security digest, not into a URL, so nothing is encoded. Fills `onvif` in place; returns
+ * the problem (never holding the value) or undefined.
+ */
+function fillOnvifEnv(onvif: OnvifConfig, env: NodeJS.ProcessEnv): { field: string; reason: string } | undefined {
+  for (const key of ['user', 'password'] as const) {
+    const written = onvif[key];
+    if (written === undefined) continue;
+    const missing: string[] = [];
+    const value = written.replace(/\$\{([A-Z0-9_]+)\}/g, (_m, name: string) => {
+      const v = env[name];
+      if (v === undefined) missing.push(name);
+      return v ?? '';
+    });
+    if (missing.length)
+      return { field: `/onvif/${key}`, reason: `uses unset environment variable(s) ${missing.join(', ')}` };
+    onvif[key] = value;
+  }
+  return undefined;
+}
+
 export function parseConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv = {}): LoadedConfig {
   const data = (raw ?? {}) as Record<string, unknown>;
   if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(file, '', 'must be a mapping of settings');
@@ -180,6 +202,11 @@ export function parseConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv =
       v.url = checked.url;
     }
     if (!ok) continue;
+    const onvifProblem = copy.onvif ? fillOnvifEnv(copy.onvif, env) : undefined;
+    if (onvifProblem) {
+      problem(onvifProblem.field, onvifProblem.reason);
+      continue;
+    }
     seen.add(copy.id);
     cameras.push(copy);
   }

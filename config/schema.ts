@@ -17,6 +17,33 @@ export const VariantSchema = T.Object(
   { additionalProperties: false },
 );
 
+export const OnvifSchema = T.Object(
+  {
+    url: T.Optional(
+      T.String({
+        pattern: '^https?://[^/?#@]+(?:[/?#]|$)',
+        description:
+          "the camera's ONVIF Media service, without credentials; default http://<host of main's RTSP URL>/onvif/media_service",
+      }),
+    ),
+    user: T.Optional(T.String({ minLength: 1, description: "default: the user of main's RTSP URL" })),
+    password: T.Optional(
+      T.String({
+        description:
+          "default: the password of main's RTSP URL (with user unset or the same); or ${ENV_VAR}: taken from the environment as it is (plain text)",
+      }),
+    ),
+    profileToken: T.Optional(
+      T.String({ minLength: 1, maxLength: 64, description: "main's profile; default: the first GetProfiles lists" }),
+    ),
+    subProfileToken: T.Optional(
+      T.String({ minLength: 1, maxLength: 64, description: "sub's profile; default: the second GetProfiles lists" }),
+    ),
+    timeoutSec: T.Optional(T.Number({ minimum: 0.1, maximum: 30, description: 'per SOAP request; default 2' })),
+  },
+  { additionalProperties: false },
+);
+
 export const CameraSchema = T.Object(
   {
     id: Id,
@@ -39,6 +66,13 @@ export const CameraSchema = T.Object(
           'auto: relay RTP packets as they arrive for H.264 (with G.711/Opus audio), FFmpeg when transcoding is needed; packet: always the packet relay; ffmpeg: always FFmpeg',
       }),
     ),
+    onvif: T.Optional(
+      // The object first: a mistyped field is then reported by name, not as "must be false".
+      T.Union([OnvifSchema, T.Literal(false)], {
+        description:
+          'ask the camera for a keyframe with ONVIF Media SetSynchronizationPoint when a viewer needs one (for cameras that ignore RTCP PLI); absent or false: never ({} turns it on with the defaults)',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -57,6 +91,9 @@ export const SimulatedCameraSchema = T.Object(
     bitrateKbps: T.Integer({ minimum: 50, maximum: 20000, default: 1000 }),
     sub: T.Boolean({ default: false, description: 'also serve a low-resolution sub stream' }),
     alwaysOn: T.Boolean({ default: false }),
+    onvif: T.Optional(
+      T.Boolean({ description: 'the simulated camera speaks ONVIF Media and the gateway asks it for keyframes' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -429,4 +466,5 @@ export const ConfigSchema = T.Object(
 export type Config = Static<typeof ConfigSchema>;
 export type CameraConfig = Static<typeof CameraSchema>;
 export type VariantConfig = Static<typeof VariantSchema>;
+export type OnvifConfig = Static<typeof OnvifSchema>;
 export type SimulatedCameraConfig = Static<typeof SimulatedCameraSchema>;

@@ -4,6 +4,8 @@
  * Node side of `camsim.py` (GStreamer gst-rtsp-server): encodes each distinct
  * test clip once with FFmpeg into a cache, writes the JSON spec, runs the Python
  * server and talks to it over JSON lines (events on stdout, commands on stdin).
+ * Each camera also answers ONVIF Media SOAP requests (GetProfiles, SetSynchronizationPoint) on
+ * its own HTTP port (see onvifUrl and SimCameraSpec.onvif).
  */
 import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -100,6 +102,46 @@ export interface SimCameraSpec {
    * x264 then signals max_num_reorder_frames = 1 in the SPS VUI.
    */
   bframes?: number;
+  /**
+   * ONVIF Media service at CameraSimulator.onvifUrl(id); default true. SOAP 1.2 over HTTP:
+   * GetProfiles (profile 'main', and 'sub' with onvifSub) and SetSynchronizationPoint, ver10 media
+   * (/onvif/<id>/media_service) and ver20 media2 (/onvif/<id>/media2_service, either path answers
+   * both). SetSynchronizationPoint makes a clock camera's encoder send an IDR at the next frame even
+   * with keyframeOnRequest false (that flag models ignoring RTCP PLI, what ONVIF works around), at
+   * most one per 500 ms shared with PLIs; a clip camera answers success without effect (forced false),
+   * as cameras with a fixed GOP do. With `auth`, every request needs a WS-Security UsernameToken
+   * with PasswordDigest of those credentials (Created within 15 min of now), else HTTP 400 with the
+   * SOAP fault ter:NotAuthorized. false: no ONVIF, its path answers 404 as a camera without it.
+   * While stopCamera() holds it down, its requests get no answer (the connection closes).
+   * Every request reaching the camera's path is counted (onvifLog, onvifRequests, syncPoints).
+   */
+  onvif?: boolean;
+  /**
+   * Another camera of this simulator that serves this one's ONVIF profile 'sub' (its
+   * SetSynchronizationPoint forces that camera's encoder); default `<id>--sub` when such a camera
+   * exists (the demo's sub streams, see fromConfig.ts).
+   */
+  onvifSub?: string;
+}
+
+/** One SOAP request that reached a camera's ONVIF path (see CameraSimulator.onvifLog). */
+export interface SimOnvifRequest {
+  /** The request's operation (e.g. 'GetProfiles', 'SetSynchronizationPoint'); null when unread. */
+  op: string | null;
+  /** HTTP 200 answer. */
+  ok: boolean;
+  /** The HTTP status answered: 200, 400 (SOAP fault), 404 (no ONVIF); 0: dropped (camera stopped). */
+  status: number;
+  /** SetSynchronizationPoint only: an IDR was forced (false for clip cameras and within 500 ms). */
+  forced: boolean;
+  /** The user name of the WS-Security token as sent (cameras with auth); never the password. */
+  user?: string;
+  /** Why authentication failed: 'no-token', 'not-digest', 'malformed', 'stale-created', 'wrong-credentials'. */
+  reason?: string;
+  /** SetSynchronizationPoint's ProfileToken. */
+  profile?: string;
+  /** Date.now() when the simulator reported it. */
+  at: number;
 }
 
 /** One login attempt seen by a camera (see CameraSimulator.authLog). */
@@ -148,12 +190,17 @@ export interface ResolvedSimCamera {
   transports?: SimTransport[];
   /** B-frames of the generated clip; absent means none. */
   bframes?: number;
+  /** false: no ONVIF; absent means ONVIF Media. */
+  onvif?: false;
+  /** The camera serving ONVIF profile 'sub'; absent means main only. */
+  onvifSub?: string;
 }
 
 /** The JSON document camsim.py reads (`--spec FILE`). */
 export interface SimSpecFile {
   address: string;
   port: number;
+  onvifPort: number;
   cameras: ResolvedSimCamera[];
 }
 
@@ -169,6 +216,8 @@ export interface SimSpecFile {
  *   camera (see CameraSimulator.keyframeRequests); forced: a clock camera's encoder was made to send
  *   an IDR now (false for clip cameras, for clock cameras with keyframeOnRequest false and for
  *   requests within 500 ms of the last forced one).
+ * - 'onvif' {id, op, ok, status, forced?, user?, reason?, profile?}: a SOAP request to the camera's
+ *   ONVIF path (see CameraSimulator.onvifLog).
  */
 export interface SimEvent {
   event: string;
@@ -182,6 +231,8 @@ export interface CameraSimulatorOptions {
   port?: number;
   /** Listening address; default 127.0.0.1. */
   address?: string;
+  /** ONVIF (HTTP) port on the same address; 0 (default) lets the server pick a free one. */
+  onvifPort?: number;
   /** Where generated clips are cached; default <repo>/.cache/sim. */
   cacheDir?: string;
   /** Approximate generated clip length, rounded to whole GOPs; default 4. */
@@ -226,21 +277,25 @@ const STDERR_TAIL_LINES = 30;
 export class CameraSimulator {
   #child: ChildProcess | null = null;
   #port: number;
+  #onvifPort: number;
   #specDir: string | null = null;
   #stopping: Promise<void> | null = null;
   #stderrTail: string[] = [];
   readonly #listeners = new Set<(event: SimEvent) => void>();
   readonly #authLogs = new Map<string, SimAuthAttempt[]>();
   readonly #keyframeRequests = new Map<string, number>();
+  readonly #onvifLogs = new Map<string, SimOnvifRequest[]>();
 
   private constructor(
     readonly cameras: readonly ResolvedSimCamera[],
     readonly address: string,
     port: number,
+    onvifPort: number,
     private readonly pythonPath: string,
     private readonly readyTimeoutMs: number,
   ) {
     this.#port = port;
+    this.#onvifPort = onvifPort;
   }
 
   /** Generates missing clips, spawns the server and resolves once it listens. */
@@ -250,6 +305,7 @@ export class CameraSimulator {
       cameras,
       options.address ?? '127.0.0.1',
       options.port ?? 0,
+      options.onvifPort ?? 0,
       options.pythonPath ?? DEFAULT_PYTHON,
       options.readyTimeoutMs ?? 15_000,
     );
@@ -266,6 +322,11 @@ export class CameraSimulator {
   /** Port the server listens on (the picked one when started with port 0). */
   get port(): number {
     return this.#port;
+  }
+
+  /** Port of the ONVIF (HTTP) service, on the same address (the picked one when started with 0). */
+  get onvifPort(): number {
+    return this.#onvifPort;
   }
 
   /** Server process id, for CPU/RSS sampling; undefined while stopped. */
@@ -290,6 +351,31 @@ export class CameraSimulator {
     if (!auth) return this.url(id);
     const userinfo = `${encodeURIComponent(auth.user)}:${encodeURIComponent(auth.password)}`;
     return `rtsp://${userinfo}@${this.#urlHost()}:${this.#port}/${id}`;
+  }
+
+  /**
+   * http://host:onvifPort/onvif/<id>/media_service: the camera's ONVIF Media (ver10) service; with
+   * 'media2' its /media2_service. Also for a camera with onvif false (that path answers 404).
+   */
+  onvifUrl(id: string, service: 'media' | 'media2' = 'media'): string {
+    this.#camera(id);
+    return `http://${this.#urlHost()}:${this.#onvifPort}/onvif/${id}/${service}_service`;
+  }
+
+  /** The SOAP requests that reached camera `id`'s ONVIF path since start() (restarts included), oldest first. */
+  onvifLog(id: string): SimOnvifRequest[] {
+    this.#camera(id);
+    return [...(this.#onvifLogs.get(id) ?? [])];
+  }
+
+  /** How many SOAP requests reached camera `id`'s ONVIF path (any answer: 200, fault, 404, dropped). */
+  onvifRequests(id: string): number {
+    return this.onvifLog(id).length;
+  }
+
+  /** SetSynchronizationPoint requests camera `id` answered with success (forced or not, see onvifLog). */
+  syncPoints(id: string): number {
+    return this.onvifLog(id).filter((r) => r.op === 'SetSynchronizationPoint' && r.ok).length;
   }
 
   /** Subscribes to server events; returns the unsubscribe function. */
@@ -407,7 +493,7 @@ export class CameraSimulator {
     for (const listener of [...this.#listeners]) listener(event);
   }
 
-  /** Keeps what authLog() and keyframeRequests() report. */
+  /** Keeps what authLog(), keyframeRequests() and onvifLog() report. */
   #record(event: SimEvent): void {
     const id = event.id;
     if (typeof id !== 'string') return;
@@ -422,6 +508,19 @@ export class CameraSimulator {
       this.#authLogs.set(id, log);
     } else if (event.event === 'keyframe-request') {
       this.#keyframeRequests.set(id, (this.#keyframeRequests.get(id) ?? 0) + 1);
+    } else if (event.event === 'onvif') {
+      const log = this.#onvifLogs.get(id) ?? [];
+      log.push({
+        op: typeof event.op === 'string' ? event.op : null,
+        ok: event.ok === true,
+        status: Number(event.status ?? 0),
+        forced: event.forced === true,
+        ...(typeof event.user === 'string' ? { user: event.user } : {}),
+        ...(typeof event.reason === 'string' ? { reason: event.reason } : {}),
+        ...(typeof event.profile === 'string' ? { profile: event.profile } : {}),
+        at: Date.now(),
+      });
+      this.#onvifLogs.set(id, log);
     }
   }
 
@@ -439,7 +538,12 @@ export class CameraSimulator {
     if (this.running) throw new Error('camsim is already running');
     this.#specDir ??= await mkdtemp(join(tmpdir(), 'camsim-'));
     const specPath = join(this.#specDir, 'spec.json');
-    const spec: SimSpecFile = { address: this.address, port: this.#port, cameras: [...this.cameras] };
+    const spec: SimSpecFile = {
+      address: this.address,
+      port: this.#port,
+      onvifPort: this.#onvifPort,
+      cameras: [...this.cameras],
+    };
     await writeFile(specPath, JSON.stringify(spec, null, 2));
 
     this.#stderrTail = [];
@@ -491,6 +595,7 @@ export class CameraSimulator {
       child.once('error', onError);
     });
     this.#port = Number(ready.port);
+    this.#onvifPort = Number(ready.onvifPort); // restart() binds the same one again
   }
 
   #keepStderr(line: string): void {
@@ -606,8 +711,10 @@ async function resolveCameras(options: CameraSimulatorOptions): Promise<Resolved
       ...(spec.rtpMtu !== undefined ? { rtpMtu: spec.rtpMtu } : {}),
       ...(transports ? { transports } : {}),
       ...(bframes ? { bframes } : {}),
+      ...(spec.onvif === false ? { onvif: false as const } : {}),
     });
   }
+  resolveOnvifSubs(options.cameras, cameras);
 
   // Sequential on purpose: encodes are CPU-heavy and the cache dedupes repeats.
   for (const camera of cameras) {
@@ -627,6 +734,22 @@ async function resolveCameras(options: CameraSimulatorOptions): Promise<Resolved
     camera.clip = clip;
   }
   return cameras;
+}
+
+/** Fills each camera's onvifSub: as given (another camera's id), else `<id>--sub` when that exists. */
+function resolveOnvifSubs(specs: readonly SimCameraSpec[], cameras: ResolvedSimCamera[]): void {
+  const ids = new Set(cameras.map((c) => c.id));
+  for (const [i, spec] of specs.entries()) {
+    const camera = cameras[i] as ResolvedSimCamera;
+    if (spec.onvif !== undefined && typeof spec.onvif !== 'boolean') {
+      throw new Error(`camsim: ${camera.id}: onvif is a boolean`);
+    }
+    if (spec.onvifSub !== undefined && (spec.onvifSub === camera.id || !ids.has(spec.onvifSub))) {
+      throw new Error(`camsim: ${camera.id}: onvifSub must name another camera of the simulator`);
+    }
+    const sub = spec.onvifSub ?? (ids.has(`${camera.id}--sub`) ? `${camera.id}--sub` : undefined);
+    if (sub !== undefined && camera.onvif !== false) camera.onvifSub = sub;
+  }
 }
 
 /** The transports a camera accepts, or undefined for the default (both). */

@@ -39,16 +39,36 @@ RTP to a host:port ({"cmd": "rtp-push", "id", "host", "port", "ssrc", "pt"};
 "rtp-stop" ends it), the no-RTSP reference path of those benchmarks. With
 "keyframeOnRequest": false it ignores keyframe requests (still reported as
 keyframe-request events, forced false), like a camera that ignores PLI.
+
+Every camera also speaks ONVIF Media (see OnvifServer): SOAP over HTTP on the same
+address, its own port (spec "onvifPort", 0 = any free one, given in the ready event as
+"onvifPort"), at /onvif/<id>/media_service (ver10 media) or /onvif/<id>/media2_service
+(ver20 media2, either one answers both). GetProfiles lists the profile "main" (this
+mount) and "sub" (the mount named by the camera's "onvifSub"); SetSynchronizationPoint
+makes a clock camera's encoder send an IDR at the next frame, keyframeOnRequest false or
+not (that flag models ignoring RTCP PLI, which is what ONVIF works around), throttled as PLIs
+are. A clip camera has no encoder: it answers success without effect (forced false), as
+cameras with a fixed GOP do. A camera with "auth" wants a WS-Security UsernameToken with
+PasswordDigest of those credentials (HTTP 400, ter:NotAuthorized otherwise); one with
+"onvif": false answers 404, as a camera without ONVIF. Each SOAP request to a camera's
+path is an {"event": "onvif", "id", "op", "ok", "forced", "status", ...} line.
 """
 import argparse
 import base64
+import datetime
+import hashlib
+import hmac
+import http.server
 import json
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 import time
+import xml.etree.ElementTree as ET
+from xml.sax.saxutils import escape as xml_escape
 
 import gi
 
@@ -413,6 +433,11 @@ class Feeder:
         no encoder: its next IDR comes when the clip reaches it."""
         return False
 
+    def force_keyframe(self):
+        """ONVIF SetSynchronizationPoint: like request_keyframe, but honoured whatever
+        keyframe_on_request says. Nothing to force in a clip."""
+        return False
+
     def _push_audio(self, pts):
         with self._lock:
             targets = list(self._audio.items())
@@ -526,6 +551,10 @@ class ClockFeeder(Feeder):
     def request_keyframe(self):
         if not self.keyframe_on_request:
             return False  # a camera that ignores PLI: the request is only reported
+        return self.force_keyframe()
+
+    def force_keyframe(self):
+        # One throttle for PLIs and ONVIF: the encoder is one, however it is asked.
         now = GLib.get_monotonic_time()
         with self._lock:
             if self._last_forced_us is not None and now - self._last_forced_us < KEYFRAME_MIN_INTERVAL_US:
@@ -706,6 +735,203 @@ def parse_authorization(value):
     return scheme, user
 
 
+SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
+WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+ONVIF_MEDIA = {"http://www.onvif.org/ver10/media/wsdl": "media", "http://www.onvif.org/ver20/media/wsdl": "media2"}
+ONVIF_PATH_RE = re.compile(r"^/onvif/([A-Za-z0-9._-]+)/(media_service|media2_service)$")
+# WS-Security Created may be this far from our clock: cameras' clocks drift, loosely checked.
+ONVIF_CREATED_SKEW_S = 900
+ONVIF_MAX_BODY = 65536
+
+
+def check_username_token(header, user, password):
+    """(ok, user as sent, why not) of a SOAP header's WS-Security UsernameToken (PasswordDigest:
+    Base64(SHA1(nonce + created + password)), Created within ONVIF_CREATED_SKEW_S of now)."""
+    token = header.find(f"{{{WSSE}}}Security/{{{WSSE}}}UsernameToken") if header is not None else None
+    if token is None:
+        return False, "", "no-token"
+    sent_user = (token.findtext(f"{{{WSSE}}}Username") or "").strip()
+    pw = token.find(f"{{{WSSE}}}Password")
+    nonce = (token.findtext(f"{{{WSSE}}}Nonce") or "").strip()
+    created = (token.findtext(f"{{{WSU}}}Created") or "").strip()
+    if pw is None or not pw.get("Type", "").endswith("#PasswordDigest") or not nonce or not created:
+        return False, sent_user, "not-digest"
+    try:
+        at = datetime.datetime.fromisoformat(created.replace("Z", "+00:00"))
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=datetime.timezone.utc)
+        skew = abs((datetime.datetime.now(datetime.timezone.utc) - at).total_seconds())
+        raw_nonce = base64.b64decode(nonce, validate=True)
+    except ValueError:
+        return False, sent_user, "malformed"
+    if skew > ONVIF_CREATED_SKEW_S:
+        return False, sent_user, "stale-created"
+    expected = base64.b64encode(hashlib.sha1(raw_nonce + created.encode() + password.encode()).digest()).decode()
+    # Bytes: compare_digest refuses non-ASCII str.
+    ok = (hmac.compare_digest(expected.encode(), (pw.text or "").strip().encode())
+          and hmac.compare_digest(sent_user.encode(), user.encode()))
+    return ok, sent_user, None if ok else "wrong-credentials"
+
+
+def soap_envelope(body):
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<env:Envelope xmlns:env="{SOAP12}" xmlns:tt="http://www.onvif.org/ver10/schema" '
+            'xmlns:trt="http://www.onvif.org/ver10/media/wsdl" xmlns:tr2="http://www.onvif.org/ver20/media/wsdl" '
+            f'xmlns:ter="http://www.onvif.org/ver10/error"><env:Body>{body}</env:Body></env:Envelope>')
+
+
+def soap_fault(code, subcodes, reason):
+    """A SOAP 1.2 fault, subcodes nested outermost first (e.g. ter:NotAuthorized)."""
+    sub = ""
+    for value in reversed(subcodes):
+        sub = f"<env:Subcode><env:Value>{value}</env:Value>{sub}</env:Subcode>"
+    return soap_envelope(
+        f"<env:Fault><env:Code><env:Value>{code}</env:Value>{sub}</env:Code>"
+        f'<env:Reason><env:Text xml:lang="en">{xml_escape(reason)}</env:Text></env:Reason></env:Fault>')
+
+
+class OnvifServer:
+    """ONVIF Media service of every camera (GetProfiles, SetSynchronizationPoint), one HTTP server
+    (stdlib, a thread per connection) for the whole simulator: the path names the camera."""
+
+    def __init__(self, sim, address, port):
+        self.sim = sim
+        handler = type("Handler", (OnvifHandler,), {"onvif": self})
+        family = socket_family(address)
+        server_class = type("Server", (http.server.ThreadingHTTPServer,), {"address_family": family})
+        self.httpd = server_class((address, int(port)), handler)
+        self.httpd.daemon_threads = True
+
+    @property
+    def port(self):
+        return self.httpd.server_address[1]
+
+    def start(self):
+        threading.Thread(target=self.httpd.serve_forever, name="onvif", daemon=True).start()
+
+    def profiles(self, cam_id):
+        """[(token, camera)] of a camera: "main" is itself, "sub" the mount its onvifSub names."""
+        cam = self.sim.cameras[cam_id]
+        out = [("main", cam)]
+        if cam.get("onvifSub"):
+            out.append(("sub", self.sim.cameras[cam["onvifSub"]]))
+        return out
+
+    def handle(self, cam_id, body):
+        """(HTTP status, XML answer, event fields) of one SOAP request to a camera with ONVIF."""
+        cam = self.sim.cameras[cam_id]
+        try:
+            envelope = ET.fromstring(body)
+        except ET.ParseError:
+            return 400, soap_fault("env:Sender", ["ter:WellFormed"], "not well-formed XML"), {"op": None}
+        ns = envelope.tag[1:].partition("}")[0] if envelope.tag.startswith("{") else ""
+        if ns not in (SOAP12, SOAP11) or envelope.tag.rpartition("}")[2] != "Envelope":
+            return 400, soap_fault("env:Sender", ["ter:WellFormed"], "not a SOAP envelope"), {"op": None}
+        soap_body = envelope.find(f"{{{ns}}}Body")
+        request = soap_body[0] if soap_body is not None and len(soap_body) else None
+        if request is None:
+            return 400, soap_fault("env:Sender", ["ter:WellFormed"], "empty SOAP body"), {"op": None}
+        op_ns, _, op = request.tag[1:].partition("}")
+        fields = {"op": op, "service": ONVIF_MEDIA.get(op_ns)}
+        if cam.get("auth"):
+            ok, user, why = check_username_token(envelope.find(f"{{{ns}}}Header"), cam["auth"]["user"],
+                                                 cam["auth"]["password"])
+            fields["user"] = user
+            if not ok:
+                fields["reason"] = why
+                return 400, soap_fault("env:Sender", ["ter:NotAuthorized"], "Sender not authorized"), fields
+        service = ONVIF_MEDIA.get(op_ns)
+        prefix = "trt" if service == "media" else "tr2"
+        if service is not None and op == "GetProfiles":
+            profiles = "".join(self._profile_xml(prefix, token, c) for token, c in self.profiles(cam_id))
+            return 200, soap_envelope(f"<{prefix}:GetProfilesResponse>{profiles}</{prefix}:GetProfilesResponse>"), fields
+        if service is not None and op == "SetSynchronizationPoint":
+            token = (request.findtext(f"{{{op_ns}}}ProfileToken") or "").strip()
+            target = dict(self.profiles(cam_id)).get(token)
+            fields["profile"] = token
+            if target is None:
+                return 400, soap_fault("env:Sender", ["ter:InvalidArgVal", "ter:NoProfile"],
+                                       "no such profile"), fields
+            fields["forced"] = target["_feeder"].force_keyframe()
+            return 200, soap_envelope(f"<{prefix}:SetSynchronizationPointResponse/>"), fields
+        return 400, soap_fault("env:Receiver", ["ter:ActionNotSupported"], "action not supported"), fields
+
+    @staticmethod
+    def _profile_xml(prefix, token, cam):
+        size = f"<tt:Resolution><tt:Width>{cam['width']}</tt:Width><tt:Height>{cam['height']}</tt:Height></tt:Resolution>"
+        encoding = cam["codec"].upper()
+        if prefix == "trt":
+            encoder = ("" if encoding != "H264" else
+                       f'<tt:VideoEncoderConfiguration token="venc_{token}"><tt:Name>venc_{token}</tt:Name>'
+                       f"<tt:UseCount>1</tt:UseCount><tt:Encoding>H264</tt:Encoding>{size}<tt:Quality>5</tt:Quality>"
+                       f"<tt:RateControl><tt:FrameRateLimit>{cam['fps']}</tt:FrameRateLimit>"
+                       f"<tt:EncodingInterval>1</tt:EncodingInterval><tt:BitrateLimit>{cam['bitrateKbps']}"
+                       "</tt:BitrateLimit></tt:RateControl></tt:VideoEncoderConfiguration>")
+            return f'<trt:Profiles token="{token}" fixed="true"><tt:Name>{token}</tt:Name>{encoder}</trt:Profiles>'
+        return (f'<tr2:Profiles token="{token}" fixed="true"><tr2:Name>{token}</tr2:Name><tr2:Configurations>'
+                f'<tr2:VideoEncoder token="venc_{token}"><tt:Name>venc_{token}</tt:Name><tt:UseCount>1</tt:UseCount>'
+                f"<tt:Encoding>{encoding}</tt:Encoding>{size}<tt:Quality>5</tt:Quality></tr2:VideoEncoder>"
+                "</tr2:Configurations></tr2:Profiles>")
+
+
+def socket_family(address):
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
+
+
+class OnvifHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "camsim-onvif"
+    onvif = None  # set per server (OnvifServer)
+
+    def log_message(self, *_args):
+        pass  # events go to stdout as JSON lines
+
+    def _send(self, status, body, content_type="application/soap+xml; charset=utf-8"):
+        data = body.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        self._send(404 if not self._camera() else 405, "", "text/plain")
+
+    def _camera(self):
+        """The camera id of the path when that camera has ONVIF, else None."""
+        m = ONVIF_PATH_RE.match(self.path.partition("?")[0])
+        cam = self.onvif.sim.cameras.get(m.group(1)) if m else None
+        return m.group(1) if cam is not None and cam.get("onvif") is not False else None
+
+    def do_POST(self):
+        m = ONVIF_PATH_RE.match(self.path.partition("?")[0])
+        cam_id = m.group(1) if m and m.group(1) in self.onvif.sim.cameras else None
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > ONVIF_MAX_BODY:
+            self.close_connection = True
+            self._send(413, "", "text/plain")
+            return
+        body = self.rfile.read(length)
+        if cam_id is not None and cam_id in self.onvif.sim.stopped:
+            self.close_connection = True  # rebooting: the connection drops without an answer
+            emit("onvif", id=cam_id, op=None, ok=False, status=0)
+            return
+        if self._camera() is None:
+            # A camera without ONVIF: its web server knows no such page.
+            if cam_id is not None:
+                emit("onvif", id=cam_id, op=None, ok=False, status=404)
+            self._send(404, "<html><body>404 Not Found</body></html>", "text/html")
+            return
+        try:
+            status, answer, fields = self.onvif.handle(cam_id, body)
+        except Exception as exc:  # noqa: BLE001 - a bug here must answer, not hang the client
+            status, answer, fields = 500, soap_fault("env:Receiver", [], str(exc)), {"op": None}
+        emit("onvif", id=cam_id, ok=status == 200, status=status, **fields)
+        self._send(status, answer)
+
+
 class Simulator:
     """The RTSP server, its mounts and the per-clip feeders."""
 
@@ -724,6 +950,11 @@ class Simulator:
             if transports is not None and (not transports or not set(transports) <= set(TRANSPORTS)):
                 raise ValueError(f"{cam['id']}: transports must be a non-empty list of tcp and udp")
             self.cameras[cam["id"]] = cam
+        for cam in self.cameras.values():
+            sub = cam.get("onvifSub")
+            if sub is not None and (sub not in self.cameras or sub == cam["id"]):
+                raise ValueError(f"{cam['id']}: onvifSub {sub!r} is not another camera")
+        self.stopped = set()  # cameras taken offline by stop-camera: ONVIF drops their requests too
         self._lock = threading.Lock()
         self._media = {}  # GstRTSPMedia -> camera id, for stop-camera
         self.feeders = self._make_feeders()
@@ -837,12 +1068,14 @@ class Simulator:
         factory = CameraFactory(cam, cam["_feeder"], self.tones.get(cam.get("audio")), self)
         self._grant(factory, cam_id)
         self.server.get_mount_points().add_factory(f"/{cam_id}", factory)
+        self.stopped.discard(cam_id)
         if not quiet:
             emit("camera-started", id=cam_id)
 
     def stop_camera(self, cam_id):
         """Unmount the camera and drop every client that plays it, like a reboot."""
         self.server.get_mount_points().remove_factory(f"/{cam_id}")
+        self.stopped.add(cam_id)
         with self._lock:
             doomed = {m for m, c in self._media.items() if c == cam_id}
 
@@ -941,11 +1174,17 @@ def main():
     if sim.server.attach(None) == 0:
         emit("error", error=f"cannot listen on {spec.get('address')}:{spec.get('port')}")
         return 3
+    try:
+        onvif = OnvifServer(sim, spec.get("address", "127.0.0.1"), spec.get("onvifPort", 0))
+    except OSError as exc:
+        emit("error", error=f"cannot listen for ONVIF on {spec.get('address')}:{spec.get('onvifPort', 0)}: {exc}")
+        return 3
+    onvif.start()
     for feeder in sim.feeders:
         feeder.start()
     if args.control_stdin:
         watch_stdin(sim, loop)
-    emit("ready", port=sim.server.get_bound_port(), cameras=len(sim.cameras),
+    emit("ready", port=sim.server.get_bound_port(), onvifPort=onvif.port, cameras=len(sim.cameras),
          clips=len({id(f.clip) for f in sim.feeders if f.clip is not None}), pid=os.getpid())
     loop.run()
     emit("stopped")

@@ -1,11 +1,12 @@
 /**
  * Starts N simulated cameras and prints their URLs until Ctrl-C.
  *
- *   npx tsx gateway/src/sim/cli.ts --cams 6 --port 8554 [--address 127.0.0.1]
+ *   npx tsx gateway/src/sim/cli.ts --cams 6 --port 8554 [--onvif-port 8080] [--address 127.0.0.1]
  *       [--width 640 --height 360 --fps 25 --bitrate 1000] [--shared-clip] [--verbose]
  *
  * Odd cameras are H.264 baseline, even ones H.264 high. Each camera's id is
- * burnt into its own clip unless --shared-clip (two clips for all cameras).
+ * burnt into its own clip unless --shared-clip (two clips for all cameras). Each camera's ONVIF
+ * Media service (no auth) is printed beside its RTSP URL; --onvif-port 0 (default) picks a free port.
  */
 import { parseArgs } from 'node:util';
 import { CameraSimulator, type SimCameraSpec } from './CameraSimulator.js';
@@ -15,6 +16,7 @@ async function main(): Promise<void> {
     options: {
       cams: { type: 'string', default: '6' },
       port: { type: 'string', default: '8554' },
+      'onvif-port': { type: 'string', default: '0' },
       address: { type: 'string', default: '127.0.0.1' },
       width: { type: 'string', default: '640' },
       height: { type: 'string', default: '360' },
@@ -44,11 +46,14 @@ async function main(): Promise<void> {
   const sim = await CameraSimulator.start({
     cameras,
     port: Number(values.port),
+    onvifPort: Number(values['onvif-port']),
     address: values.address,
     onEvent: values.verbose ? (e) => console.error(JSON.stringify(e)) : undefined,
   });
   console.log(`camsim pid ${sim.pid} ready in ${Date.now() - started} ms on port ${sim.port}`);
-  for (const camera of sim.cameras) console.log(`${sim.url(camera.id)}  (${camera.codec} ${camera.profile})`);
+  for (const camera of sim.cameras) {
+    console.log(`${sim.url(camera.id)}  (${camera.codec} ${camera.profile})  ONVIF ${sim.onvifUrl(camera.id)}`);
+  }
 
   let stopping = false;
   const shutdown = (): void => {

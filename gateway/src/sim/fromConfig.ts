@@ -11,8 +11,10 @@ export function simulatedCameras(list: SimulatedCameraConfig[]): {
   const specs: SimCameraSpec[] = [];
   for (const c of list) {
     const base = { codec: c.codec, profile: c.profile, fps: c.fps, gop: c.gop, label: c.name };
-    specs.push({ id: c.id, ...base, width: c.width, height: c.height, bitrateKbps: c.bitrateKbps });
-    if (c.sub) specs.push({ id: `${c.id}--sub`, ...base, ...SUB, profile: 'baseline' });
+    // ONVIF as configured; the sub stream is the main camera's profile 'sub', not a device of its own.
+    const onvif = c.onvif === true;
+    specs.push({ id: c.id, ...base, width: c.width, height: c.height, bitrateKbps: c.bitrateKbps, onvif });
+    if (c.sub) specs.push({ id: `${c.id}--sub`, ...base, ...SUB, profile: 'baseline', onvif: false });
   }
   const cameras = (sim: CameraSimulator): CameraConfig[] =>
     list.map((c) => ({
@@ -24,6 +26,7 @@ export function simulatedCameras(list: SimulatedCameraConfig[]): {
       alwaysOn: c.alwaysOn,
       rtspTransport: 'tcp',
       audio: false,
+      ...(c.onvif ? { onvif: { url: sim.onvifUrl(c.id) } } : {}),
     }));
   return { specs, cameras };
 }

@@ -5,6 +5,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY scripts ./scripts
 COPY web-client ./web-client
+COPY gateway/src/snapshots/snapshotter.c ./gateway/src/snapshots/
 RUN apt-get update && bash scripts/setup.sh --no-check && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN node web-client/build.mjs

@@ -87,6 +87,7 @@ const ENV_OVERRIDES: [string, string[], 'string' | 'int'][] = [
   ['CCTV_NODE_ID', ['cluster', 'nodeId'], 'string'],
   ['CCTV_TURN_SECRET', ['turn', 'secret'], 'string'],
   ['CCTV_SIM_PORT', ['simulator', 'port'], 'int'],
+  ['CCTV_SNAPSHOTTER_BIN', ['snapshots', 'decoderPath'], 'string'],
 ];
 
 /**

@@ -199,6 +199,54 @@ export const ConfigSchema = T.Object(
             'after a camera rejects the password, wait this long before the next login; doubles per rejection (cameras lock accounts)',
         }),
         authRetryMaxSec: T.Number({ minimum: 1, default: 3600 }),
+        keyframeCacheKiB: T.Integer({
+          minimum: 0,
+          maximum: 262144,
+          default: 4096,
+          description:
+            'per stream variant: the video since its latest keyframe, kept for snapshots (a longer GOP keeps its start); 0: no snapshots',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    snapshots: T.Object(
+      {
+        decoderPath: T.Optional(
+          T.String({
+            description:
+              'the snapshot decoder (gateway/src/snapshots/snapshotter.c, built by scripts/setup.sh); default .cache/snapshotter/snapshotter of this checkout; CCTV_SNAPSHOTTER_BIN',
+          }),
+        ),
+        maxConcurrent: T.Integer({
+          minimum: 1,
+          maximum: 64,
+          default: 2,
+          description: 'snapshot decoder processes, each decoding one GOP at a time',
+        }),
+        maxQueued: T.Integer({
+          minimum: 0,
+          default: 32,
+          description: 'decodes waiting for a slot; beyond, E_CAPACITY',
+        }),
+        cacheMs: T.Integer({
+          minimum: 0,
+          maximum: 60000,
+          default: 1000,
+          description: 'a JPEG taken this recently is served again to the next request for it',
+        }),
+        waitSec: Seconds(5, 0),
+        maxFrameAgeSec: T.Number({
+          minimum: 0.1,
+          default: 3,
+          description: 'a camera whose newest frame is older than this has no picture now (E_NO_PICTURE)',
+        }),
+        quality: T.Integer({
+          minimum: 2,
+          maximum: 31,
+          default: 4,
+          description: "FFmpeg's JPEG qscale: 2 best, 31 worst",
+        }),
+        decodeTimeoutSec: Seconds(5, 1),
       },
       { additionalProperties: false, default: {} },
     ),

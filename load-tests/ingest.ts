@@ -5,13 +5,16 @@
 // (Node + mediasoup workers) and of the FFmpeg processes, in total and per camera. Then the cost of one
 // H.265 → H.264 transcode (same size and rate), next to one passthrough camera in the same window.
 // Run: npm run bench:ingest
-//   (BENCH_INGEST_CAMERAS=107 BENCH_INGEST_SECONDS=20 BENCH_INGEST_PARTS=city,transcode BENCH_INGEST_PATHS=packet,ffmpeg)
+// `packet-nocache` is the packet relay with the keyframe cache (snapshots) off: beside `packet`, the
+// cache's cost in CPU and memory.
+//   (BENCH_INGEST_CAMERAS=107 BENCH_INGEST_SECONDS=20 BENCH_INGEST_PARTS=city,transcode
+//    BENCH_INGEST_PATHS=packet,packet-nocache,ffmpeg)
 import { performance } from 'node:perf_hooks';
 import { type Stack, startStack, waitFor } from '../tests/support/stack.js';
 import { type CpuWindow, cpuOver, pssMiB, round1, rssMiB } from './lib/proc.js';
 import { envNumber, isMain, progress, type Row, round, textTable, writeResult } from './lib/report.js';
 
-export type IngestPath = 'packet' | 'ffmpeg';
+export type IngestPath = 'packet' | 'packet-nocache' | 'ffmpeg';
 
 export interface IngestOptions {
   cameras: number;
@@ -49,6 +52,9 @@ export interface CityResult {
   /** Share of time the gateway's Node event loop was busy (the packet relay runs on it), percent. */
   nodeEventLoopPct: number;
   restarts: number;
+  /** What the keyframe caches held at the end (MiB, all cameras), and per camera (KiB). */
+  keyframeCacheMiB: number;
+  keyframeCacheKiBPerCamera: number;
 }
 
 export interface TranscodeResult {
@@ -79,9 +85,9 @@ export function ingestOptionsFromEnv(): IngestOptions {
     parts: (process.env['BENCH_INGEST_PARTS'] ?? 'city,transcode')
       .split(',')
       .filter((p): p is 'city' | 'transcode' => p === 'city' || p === 'transcode'),
-    paths: (process.env['BENCH_INGEST_PATHS'] ?? 'packet,ffmpeg')
+    paths: (process.env['BENCH_INGEST_PATHS'] ?? 'packet,packet-nocache,ffmpeg')
       .split(',')
-      .filter((p): p is IngestPath => p === 'packet' || p === 'ffmpeg'),
+      .filter((p): p is IngestPath => p === 'packet' || p === 'packet-nocache' || p === 'ffmpeg'),
   };
 }
 
@@ -100,8 +106,18 @@ async function runCity(opts: IngestOptions, ingest: IngestPath): Promise<CityRes
     const t0 = performance.now();
     // All at once, as the gateway starts always-on cameras.
     stack = await startStack({
-      cameras: ids.map((id) => ({ id, ...CAMERA, profile: 'high' as const, label: 'city', alwaysOn: true, ingest })),
-      config: { log: { level: 'warn' }, ingest: { connectTimeoutSec: 30 } },
+      cameras: ids.map((id) => ({
+        id,
+        ...CAMERA,
+        profile: 'high' as const,
+        label: 'city',
+        alwaysOn: true,
+        ingest: ingest === 'ffmpeg' ? ('ffmpeg' as const) : ('packet' as const),
+      })),
+      config: {
+        log: { level: 'warn' },
+        ingest: { connectTimeoutSec: 30, ...(ingest === 'packet-nocache' ? { keyframeCacheKiB: 0 } : {}) },
+      },
     });
     const s = stack;
     const variants = ids.map((id) => s.gateway.streams.get(id, 'main'));
@@ -132,6 +148,7 @@ async function runCity(opts: IngestOptions, ingest: IngestPath): Promise<CityRes
     const ffmpeg = mem(ffmpegPids());
     const gatewayPct = round1((cpu.groups['node'] ?? 0) + (cpu.groups['workers'] ?? 0) + (cpu.groups['ffmpeg'] ?? 0));
     const n = ids.length;
+    const cacheBytes = variants.reduce((sum, v) => sum + (v.keyframes?.bytes ?? 0), 0);
     const totalPss = node.pssMiB + workers.pssMiB + ffmpeg.pssMiB;
     return {
       ingest,
@@ -147,6 +164,8 @@ async function runCity(opts: IngestOptions, ingest: IngestPath): Promise<CityRes
       simulatorPct: cpu.groups['simulator'] ?? 0,
       nodeEventLoopPct: round(elu.utilization * 100),
       restarts: variants.reduce((sum, v) => sum + v.restarts, 0),
+      keyframeCacheMiB: round1(cacheBytes / 2 ** 20),
+      keyframeCacheKiBPerCamera: Math.round(cacheBytes / 1024 / n),
     };
   } finally {
     await stack?.close().catch(() => {});
@@ -215,11 +234,17 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
   return result;
 }
 
+const PATH_NAMES: Record<IngestPath, string> = {
+  packet: 'packet relay',
+  'packet-nocache': 'packet relay, no keyframe cache',
+  ffmpeg: 'FFmpeg copy',
+};
+
 export function ingestRows(r: IngestResult): Row[] {
   const rows: Row[] = [];
   for (const c of r.cities ?? []) {
     rows.push({
-      what: `${c.cameras} cameras, ${c.ingest === 'packet' ? 'packet relay' : 'FFmpeg copy'} (${c.live} live)`,
+      what: `${c.cameras} cameras, ${PATH_NAMES[c.ingest]} (${c.live} live)`,
       'gateway %core': c.gatewayPct,
       'node %': c.cpu.groups['node'],
       'workers %': c.cpu.groups['workers'],
@@ -232,6 +257,7 @@ export function ingestRows(r: IngestResult): Row[] {
       'ingest Mbps': c.ingestMbps,
       'live after s': c.startupSeconds,
       restarts: c.restarts,
+      'keyframe cache MiB': c.keyframeCacheMiB,
       'simulator %': c.simulatorPct,
       'others %': c.cpu.otherPct,
     });

@@ -20,7 +20,7 @@ t0=$(date +%s)
 PKGS=(meson ninja-build pkg-config g++ python3 libssl-dev libuv1-dev libsrtp2-dev libusrsctp-dev libabsl-dev
   nlohmann-json3-dev ffmpeg chromium gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly redis-server janus prometheus nginx coturn iproute2 util-linux
-  procps)
+  procps libavcodec-dev libswscale-dev libavutil-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -59,6 +59,21 @@ cat > .cache/env <<ENV
 export MEDIASOUP_WORKER_BIN='$worker'
 export FFMPEG_BIN=/usr/bin/ffmpeg
 ENV
+
+# 4b. snapshot decoder (gateway/src/snapshots/snapshotter.c), cached by the hash of its source ------
+snap_src=gateway/src/snapshots/snapshotter.c
+snap_hash=$(sha256sum "$snap_src" | cut -c1-12)
+snapshotter="$root/.cache/snapshotter/$snap_hash/snapshotter"
+if [ ! -x "$snapshotter" ]; then
+  step "building the snapshot decoder"
+  mkdir -p "$(dirname "$snapshotter")"
+  # shellcheck disable=SC2046
+  gcc -O2 -Wall -o "$snapshotter.tmp" "$snap_src" $(pkg-config --cflags --libs libavcodec libswscale libavutil) ||
+    fail snapshotter "the snapshot decoder did not compile" "read gcc's message above (libavcodec-dev, libswscale-dev)"
+  mv "$snapshotter.tmp" "$snapshotter"
+fi
+# The gateway's default path (snapshots.decoderPath) is this link to the current build.
+ln -sfn "$snap_hash/snapshotter" .cache/snapshotter/snapshotter
 
 # 5. check that it runs -------------------------------------------------------------------------
 if [ "$no_check" = 0 ]; then

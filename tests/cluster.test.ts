@@ -98,6 +98,22 @@ describe('a cluster of three nodes over Redis', () => {
     expect(trail.nodes.every((n) => n.ok)).toBe(true);
   }, 90_000);
 
+  it('a snapshot asked of a node that does not ingest the camera comes from its owner; still one camera session', async () => {
+    const ownerId = (await owner()) as string;
+    const edge = [...nodes().values()].find((n) => n.id !== ownerId) as Node;
+    const res = await fetch(`${edge.base}/api/streams/${CAM}/snapshot.jpg?width=320`, {
+      headers: { authorization: `Bearer ${cluster.token('snap-viewer')}` },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('image/jpeg');
+    const jpeg = Buffer.from(await res.arrayBuffer());
+    expect(jpeg.subarray(0, 2).toString('hex')).toBe('ffd8');
+    console.log(
+      `snapshot from ${edge.id} of a camera ${ownerId} ingests: ${jpeg.length} bytes, frame ${res.headers.get('x-frame-age-ms')} ms old`,
+    );
+    expect(sessions()).toBe(1);
+  }, 30_000);
+
   it('Redis away for 30 s: every viewer plays on, a new viewer on the owner plays; when it returns a new node joins within 5 s; no second ingest', async () => {
     const ownerId = (await owner()) as string;
     const ownerNode = nodes().get(ownerId) as Node;

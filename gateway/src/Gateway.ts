@@ -9,6 +9,7 @@ import type { Registry } from 'prom-client';
 import type { CameraConfig, Config } from '../../config/schema.js';
 import { SignalingServer } from '../../signaling/src/SignalingServer.js';
 import { AuditLog } from './audit/AuditLog.js';
+import { auditKeyFor } from './audit/key.js';
 import { AccountStore } from './auth/accounts.js';
 import { Credentials, JwksVerifier } from './auth/credentials.js';
 import { OidcSignIn } from './auth/oidc.js';
@@ -22,6 +23,8 @@ import { sessionOf } from './http/signin.js';
 import type { Logger } from './log.js';
 import { WorkerPool } from './media/WorkerPool.js';
 import { OpsHistory } from './ops/OpsHistory.js';
+import { registerSnapshotMetrics } from './snapshots/metrics.js';
+import { SnapshotService } from './snapshots/SnapshotService.js';
 import { HealthChecks } from './streams/HealthChecks.js';
 import { StreamRegistry } from './streams/StreamRegistry.js';
 import type { StreamVariant } from './streams/StreamVariant.js';
@@ -30,6 +33,11 @@ import { turnSettings } from './viewing/turn.js';
 import { ViewingService } from './viewing/ViewingService.js';
 
 export const DEFAULT_WEB_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web-client/dist');
+/** The snapshot decoder scripts/setup.sh builds (a link to the build of the current source). */
+export const DEFAULT_SNAPSHOTTER = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../.cache/snapshotter/snapshotter',
+);
 
 /** How long close() lets HTTP answers in flight finish before it cuts their connections. */
 const CLOSE_GRACE_MS = 2000;
@@ -55,6 +63,7 @@ export class Gateway {
     readonly verifier: TokenVerifier,
     readonly sessions: SessionManager,
     readonly metrics: Registry,
+    readonly snapshots: SnapshotService,
     readonly app: FastifyInstance,
     readonly port: number,
     private readonly logger: Logger,
@@ -82,7 +91,9 @@ export class Gateway {
         logger,
       });
       undo.add(() => pool.close());
-      const audit = new AuditLog(path.resolve(config.audit.file));
+      // Before anything can be watched: it closes the views a crash left open and starts checkpoints.
+      const audit = await openAudit(config.audit, logger);
+      undo.add(() => audit.close());
       // A node of a cluster when `cluster` is configured; otherwise nothing of it exists.
       let node: ClusterNode | undefined;
       if (config.cluster) {
@@ -110,6 +121,7 @@ export class Gateway {
           pool,
           streams: (): StreamRegistry => streams,
           viewers: () => streams.variants().reduce((n: number, v: StreamVariant) => n + v.viewers, 0),
+          snapshots: (): SnapshotService => snapshots,
           audit,
           logger,
         });
@@ -152,6 +164,7 @@ export class Gateway {
         limits: config.signaling,
         turn,
         nodes: node && (() => (node?.others() ?? []).map((n) => n.ws)),
+        audit: { admit: () => audit.admit(), started: (r) => audit.writeNow(r) },
       });
       node?.cluster.on('nodes', () => viewing.nodesChanged());
       let app: FastifyInstance | undefined;
@@ -169,12 +182,9 @@ export class Gateway {
           return isRefusal(s) ? undefined : sessions.accessToken(s).token;
         },
       });
+      // Never throws: a record that cannot be written waits in memory and the trail reports degraded.
       const appendAudit = (record: Parameters<AuditLog['append']>[0]) => {
-        try {
-          audit.append(record);
-        } catch (err) {
-          logger.error({ err: (err as Error).message, file: audit.file }, 'audit record could not be written');
-        }
+        audit.append(record);
       };
       viewing.observer.on('viewEnded', appendAudit);
       const signIn = new EventEmitter<SignInEvents>();
@@ -212,15 +222,32 @@ export class Gateway {
           pipesIn: () => node?.incomingPipes ?? 0,
           pipesOut: () => node?.pipes.count ?? 0,
         },
+        audit,
         connections: () => signaling.connections,
       });
+      const snapshots = new SnapshotService(
+        {
+          decoderPath: config.snapshots.decoderPath ?? DEFAULT_SNAPSHOTTER,
+          maxConcurrent: config.snapshots.maxConcurrent,
+          maxQueued: config.snapshots.maxQueued,
+          cacheMs: config.snapshots.cacheMs,
+          waitMs: config.snapshots.waitSec * 1000,
+          maxFrameAgeMs: config.snapshots.maxFrameAgeSec * 1000,
+          quality: config.snapshots.quality,
+          decodeTimeoutMs: config.snapshots.decodeTimeoutSec * 1000,
+        },
+        logger.child({ component: 'snapshots' }),
+        node && ((v, width) => (node as ClusterNode).snapshotElsewhere(v, width)),
+      );
+      undo.add(() => snapshots.close());
+      registerSnapshotMetrics(metrics, snapshots.observer, () => snapshots.decoding);
       app = await buildApp({
         pool,
         streams,
         metrics,
         verifier: credentials,
         minter: verifier,
-        signIn: { sessions, accounts, oidc, audit: appendAudit, observer: signIn },
+        signIn: { sessions, accounts, oidc, audit: (r) => audit.record(r), observer: signIn },
         audit,
         logger,
         webRoot: opts.webRoot ?? DEFAULT_WEB_ROOT,
@@ -235,6 +262,8 @@ export class Gateway {
         connectOrigins: node && (() => node?.cluster.origins ?? []),
         cluster: node,
         whep: { viewing, allowedOrigins: config.signaling.allowedOrigins },
+        // With audit.required a snapshot that cannot be audited is refused, not served.
+        snapshots: { snapshots, audit: (r) => void audit.writeNow(r), retryAfterSec: 1 },
         dependencies: async (): Promise<Record<string, boolean>> =>
           redis ? { redis: await redisReachable(redis) } : {},
       });
@@ -262,7 +291,20 @@ export class Gateway {
       undo.add(() => health.close());
       health.start();
       logger.info({ port, cameras: opts.cameras.length }, 'gateway listening');
-      return new Gateway(pool, streams, signaling, viewing, verifier, sessions, metrics, app, port, logger, undo);
+      return new Gateway(
+        pool,
+        streams,
+        signaling,
+        viewing,
+        verifier,
+        sessions,
+        metrics,
+        snapshots,
+        app,
+        port,
+        logger,
+        undo,
+      );
     } catch (err) {
       await undo.run();
       throw err;
@@ -276,6 +318,31 @@ export class Gateway {
     await this.extras.run();
     this.logger.info('gateway stopped');
   }
+}
+
+/** The audit trail (audit/AuditLog.ts), its alarms as one log line each. */
+async function openAudit(c: Config['audit'], logger: Logger): Promise<AuditLog> {
+  const { key, devKey } = auditKeyFor(c);
+  if (devKey)
+    logger.warn('audit checkpoints are signed with a development key: set CCTV_AUDIT_KEY or audit.signingKeyFile');
+  const audit = await AuditLog.create({
+    file: path.resolve(c.file),
+    checkpointSec: c.checkpointSec,
+    rotate: c.rotate,
+    retentionDays: c.retentionDays,
+    required: c.required,
+    signer: key,
+  });
+  const log = logger.child({ component: 'audit', file: audit.file });
+  audit.observer.on('state', (state, detail) => {
+    if (state === 'degraded') log.error({ detail, required: audit.required }, 'audit trail cannot be written');
+    else log.info('audit trail is written again');
+  });
+  audit.observer.on('warning', (message, detail) => log.warn(detail, message));
+  audit.observer.on('recovered', (views, lastAlive) =>
+    log.warn({ views, lastAlive }, 'views left open by a crash closed as gateway crashed'),
+  );
+  return audit;
 }
 
 /** Close steps, run in reverse order of adding (the last part started closes first). */

@@ -17,6 +17,8 @@ export interface JoinOptions {
   /** gateway: the consume request's latency ('low': playout-delay 0). */
   latency?: 'smooth' | 'low';
   timeoutMs?: number;
+  /** gateway: fetch this snapshot URL (the poster) as the join starts, as the web client does. */
+  snapshot?: string;
 }
 
 export interface JoinResult {
@@ -26,6 +28,9 @@ export interface JoinResult {
   ttffPresentedMs: number;
   /** Signalling round trips up to the request (connect, auth, transport), not part of ttff. */
   setupMs: number;
+  /** From the join's start (the click): the first live frame, and the poster decoded (with `snapshot`). */
+  liveMs: number;
+  pictureMs: number | null;
 }
 
 export interface DelaySamples {
@@ -325,6 +330,18 @@ async function join(o: JoinOptions): Promise<JoinResult> {
       resolve();
     });
   });
+  // The poster: fetched and decoded beside the join, as the web client shows it before live video.
+  let pictureAt: number | null = null;
+  const poster = o.snapshot
+    ? fetch(o.snapshot, { headers: { authorization: `Bearer ${o.token ?? ''}` } })
+        .then((r) => (r.ok ? r.blob() : Promise.reject(new Error(`snapshot ${r.status}`))))
+        .then((b) => createImageBitmap(b))
+        .then((bitmap) => {
+          pictureAt = performance.now();
+          bitmap.close();
+        })
+        .catch(() => {})
+    : Promise.resolve();
   const placeholder: Session = { video, stats: async () => undefined, close: async () => {} };
   current = placeholder;
   const joined = await (o.mode === 'gateway'
@@ -344,10 +361,13 @@ async function join(o: JoinOptions): Promise<JoinResult> {
       timer = setTimeout(() => reject(new Error(`no frame within ${o.timeoutMs ?? 15_000} ms`)), o.timeoutMs ?? 15_000);
     }),
   ]).finally(() => clearTimeout(timer));
+  await poster;
   return {
     ttffMs: firstAt - joined.requestedAt,
     ttffPresentedMs: firstPresented - joined.requestedAt,
     setupMs: joined.requestedAt - started,
+    liveMs: firstAt - started,
+    pictureMs: pictureAt === null ? null : (pictureAt as number) - started,
   };
 }
 

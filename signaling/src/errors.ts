@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'E_SIGNIN_FAILED'
   | 'E_LOCKED'
   | 'E_UNAVAILABLE'
+  | 'E_NO_PICTURE'
   | 'E_INTERNAL';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -37,6 +38,7 @@ const STATUS: Record<ErrorCode, number> = {
   E_SIGNIN_FAILED: 401,
   E_LOCKED: 429,
   E_UNAVAILABLE: 503,
+  E_NO_PICTURE: 503,
   E_INTERNAL: 500,
 };
 

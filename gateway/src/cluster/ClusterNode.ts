@@ -9,11 +9,12 @@ import { recordTime } from '../audit/records.js';
 import { PLI_MIN_INTERVAL_MS } from '../ingest/rtsp/RtspPacketSource.js';
 import type { Logger } from '../log.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
+import type { Snapshot, SnapshotService } from '../snapshots/SnapshotService.js';
 import type { ProducerSet } from '../streams/ProducerSet.js';
 import type { StreamRegistry } from '../streams/StreamRegistry.js';
 import type { StreamVariant, VariantCluster } from '../streams/StreamVariant.js';
 import { Cluster, type NodeInfo } from './Cluster.js';
-import { callNode, refusal, SIGNATURE_HEADER } from './nodeChannel.js';
+import { callNode, refusal, SIGNATURE_HEADER, sign } from './nodeChannel.js';
 import { type PipeRequest, PipeServer, pipeFrom } from './pipes.js';
 
 export interface ClusterNodeOptions {
@@ -26,6 +27,8 @@ export interface ClusterNodeOptions {
   /** The registry (made after this node: its variants ask the node where to ingest). */
   streams: () => StreamRegistry;
   viewers: () => number;
+  /** Snapshots of cameras this node ingests, for the other nodes (made after this node). */
+  snapshots: () => SnapshotService;
   audit: AuditLog;
   logger: Logger;
 }
@@ -169,6 +172,34 @@ export class ClusterNode implements VariantCluster {
     }
   }
 
+  /**
+   * A snapshot of `v` from the node that ingests its camera, or undefined when that is this node
+   * (which then takes the lease if it is free, as for a viewer): the picture is where the GOP is.
+   */
+  async snapshotElsewhere(v: StreamVariant, width: number | undefined): Promise<Snapshot | undefined> {
+    const id = v.opts.streamId;
+    if (await this.ingestsHere(id)) return undefined;
+    const ownerId = await this.cluster.owner(id);
+    const owner = ownerId ? this.cluster.node(ownerId) : undefined;
+    if (!owner) throw new GatewayError('E_STREAM_OFFLINE', `no node ingests ${id} now`);
+    const path = `/cluster/snapshot/${encodeURIComponent(id)}/${v.opts.variant}${width ? `?width=${width}` : ''}`;
+    const res = await fetch(new URL(path, owner.url), {
+      headers: { [SIGNATURE_HEADER]: sign(this.opts.secret, 'GET', path, '') },
+      signal: AbortSignal.timeout(10_000),
+    }).catch((err: Error) => {
+      throw new GatewayError('E_UNAVAILABLE', `node ${owner.id} did not answer for the snapshot: ${err.message}`);
+    });
+    if (!res.ok) {
+      const e = ((await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } }).error;
+      throw new GatewayError(
+        (e?.code as GatewayError['code'] | undefined) ?? 'E_UNAVAILABLE',
+        `node ${owner.id}: ${e?.message ?? `HTTP ${res.status}`}`,
+      );
+    }
+    const age = Number(res.headers.get('x-frame-age-ms') ?? 0);
+    return { jpeg: Buffer.from(await res.arrayBuffer()), frameAt: Date.now() - age, width };
+  }
+
   async pipe(v: StreamVariant): Promise<ProducerSet> {
     const { cluster } = this;
     if (cluster.state !== 'connected')
@@ -223,6 +254,31 @@ export class ClusterNode implements VariantCluster {
       this.pipes.close((req.params as { id: string }).id, 'edge_closed');
       reply.status(204).send();
     });
+    // Another node's viewer wants a snapshot of a camera this node ingests (the asking node audits it).
+    app.get(
+      '/cluster/snapshot/:id/:variant',
+      {
+        schema: {
+          params: T.Object({
+            id: T.String({ maxLength: 128 }),
+            variant: T.Union([T.Literal('main'), T.Literal('sub')]),
+          }),
+          querystring: T.Object(
+            { width: T.Optional(T.Integer({ minimum: 16, maximum: 3840 })) },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (req, reply) => {
+        const { id, variant } = req.params as { id: string; variant: 'main' | 'sub' };
+        const { width } = req.query as { width?: number };
+        const snap = await this.opts.snapshots().take(this.opts.streams().get(id, variant), width, true);
+        reply
+          .header('content-type', 'image/jpeg')
+          .header('x-frame-age-ms', String(Math.max(0, Date.now() - snap.frameAt)));
+        return reply.send(snap.jpeg);
+      },
+    );
     // Another node asks for this node's page of the audit trail (GET /api/audit merges them).
     app.get('/cluster/audit', async (req) => this.opts.audit.query(req.query as AuditQuery));
     // Drain: the owner hands a camera over; take its lease and start its ingest before the owner stops.

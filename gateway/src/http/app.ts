@@ -39,6 +39,7 @@ import type { StreamRegistry } from '../streams/StreamRegistry.js';
 import type { CameraHealth, StreamVariant } from '../streams/StreamVariant.js';
 import type { Capacity } from '../viewing/Capacity.js';
 import { registerSignIn, type SignInDeps, sessionOf } from './signin.js';
+import { registerSnapshots, type SnapshotDeps } from './snapshots.js';
 import { registerWebRoutes } from './webRoutes.js';
 import { registerWhep, type WhepDeps } from './whep.js';
 
@@ -74,6 +75,8 @@ export interface AppDeps {
   onConnectionRefused: (reason: 'per_address_cap') => void;
   /** WHEP's front door on the viewing service, and the other origins whose players may use it. */
   whep: Omit<WhepDeps, 'logger'>;
+  /** GET /api/streams/:id/snapshot.jpg (http/snapshots.ts). */
+  snapshots?: Omit<SnapshotDeps, 'streams' | 'authenticate'> | undefined;
 }
 
 /** A variant's `health` in GET /api/streams(/:id): times as ISO strings; `reason` and `checkedAt` for operators. */
@@ -368,6 +371,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const claims = await authenticate(req, ['viewer', 'integrator', 'operator', 'admin']);
     return streamStatus((req.params as { id: string }).id, claims);
   });
+  if (deps.snapshots) registerSnapshots(app, { ...deps.snapshots, streams: deps.streams, authenticate });
   app.get('/api/ops', async (req) => {
     await authenticate(req, ['operator', 'admin']);
     return {

@@ -264,6 +264,27 @@ export function createMetrics(src: MetricsSources): Registry {
     registers: [registry],
   });
   eachVariant((v) => v.on('rehomed', () => rehomes.inc(labels(v))));
+  const onvif = new Counter({
+    name: 'cctv_onvif_keyframe_requests_total',
+    help: 'Keyframe requests to cameras over ONVIF SetSynchronizationPoint, by result (ok, a failure reason, or skipped: coalesced into another call or paused after a failure)',
+    labelNames: ['stream', 'variant', 'result'],
+    registers: [registry],
+  });
+  const onvifMs = new Histogram({
+    name: 'cctv_onvif_keyframe_request_seconds',
+    help: 'Time a camera took to answer SetSynchronizationPoint (GetProfiles included the first time)',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2],
+    registers: [registry],
+  });
+  eachVariant((v) => {
+    const o = v.opts.onvif?.observer;
+    o?.on('sent', ({ ms }) => {
+      onvif.inc({ ...labels(v), result: 'ok' });
+      onvifMs.observe(ms / 1000);
+    });
+    o?.on('failed', ({ reason }) => onvif.inc({ ...labels(v), result: reason }));
+    o?.on('skipped', ({ reason }) => onvif.inc({ ...labels(v), result: reason }));
+  });
 
   new Gauge({
     name: 'cctv_config_rejected_cameras',

@@ -5,7 +5,8 @@
 // timestamps that run on across camera sessions), stamps each video frame's first packet with
 // playout-delay, and sends it at once. pointAt() moves it to another PlainTransport (the stream was
 // re-homed to another worker) without the camera noticing. mediasoup's keyframe requests come back
-// on the RTCP socket; `onKeyframeRequest` passes them on. `tap` sees every packet as sent.
+// on the RTCP socket; `onKeyframeRequest` passes them on to the ingest source (RTCP to the camera),
+// `onKeyframeRequestOutOfBand` to whatever else can ask the camera (ONVIF). `tap` sees every packet as sent.
 import type dgram from 'node:dgram';
 import type { Logger } from '../log.js';
 import { reserveUdpPair } from './ports.js';
@@ -36,6 +37,8 @@ export class RtpForwarder {
   readonly rewriter: RtpRewriter;
   /** Called for each keyframe request (PLI/FIR) mediasoup sends toward the source. */
   onKeyframeRequest: (() => void) | undefined;
+  /** Also called for each: the variant's other way to ask the camera (ONVIF), whatever the ingest path. */
+  onKeyframeRequestOutOfBand: (() => void) | undefined;
   tap: RtpTap | undefined;
   #target: ForwarderTarget | undefined;
   #connected = false;
@@ -63,7 +66,9 @@ export class RtpForwarder {
     rtp.on('error', onError);
     rtcp.on('error', onError);
     rtcp.on('message', (msg) => {
-      if (wantsKeyframe(msg, 0, msg.length)) this.onKeyframeRequest?.();
+      if (!wantsKeyframe(msg, 0, msg.length)) return;
+      this.onKeyframeRequest?.();
+      this.onKeyframeRequestOutOfBand?.();
     });
   }
 

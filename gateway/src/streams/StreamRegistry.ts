@@ -2,6 +2,7 @@
 import { EventEmitter } from 'node:events';
 import type { CameraConfig, Config } from '../../../config/schema.js';
 import { GatewayError } from '../../../signaling/src/errors.js';
+import { OnvifKeyframes } from '../ingest/OnvifKeyframes.js';
 import type { Logger } from '../log.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
 import { StreamVariant, type VariantCluster, type VariantName } from './StreamVariant.js';
@@ -58,6 +59,7 @@ export class StreamRegistry {
         placement: n,
         logger: this.logger,
         cluster: this.cluster,
+        onvif: OnvifKeyframes.fromCamera(cam, variant, this.logger.child({ stream: cam.id, variant })),
       });
       this.#variants.set(sv.id, sv);
       made.push(sv);
@@ -99,7 +101,8 @@ export class StreamRegistry {
         !!old.sub === !!cam.sub &&
         old.audio === cam.audio &&
         old.ingest === cam.ingest &&
-        old.alwaysOn === cam.alwaysOn;
+        old.alwaysOn === cam.alwaysOn &&
+        JSON.stringify(old.onvif) === JSON.stringify(cam.onvif);
       if (!sameShape) {
         await this.#remove(cam.id);
         for (const v of this.#add(cam)) if (v.opts.alwaysOn) v.startAlwaysOn();

@@ -14,6 +14,7 @@ import type { Supervisor } from '../core/Supervisor.js';
 import { FfmpegSource, type FfmpegTargets } from '../ingest/FfmpegSource.js';
 import { ffmpegArgs, type IngestPlan, redact, urlSecrets } from '../ingest/ffmpegArgs.js';
 import { rawTracks } from '../ingest/ffmpegInput.js';
+import type { OnvifKeyframes } from '../ingest/OnvifKeyframes.js';
 import { RtpForwarder } from '../ingest/RtpForwarder.js';
 import { type PacketPlan, planPacketIngest } from '../ingest/rtsp/plan.js';
 import { type Described, describe } from '../ingest/rtsp/RtspConnection.js';
@@ -31,6 +32,7 @@ import {
 } from '../media/codecs.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
 import type { WorkerSlot } from '../media/WorkerSlot.js';
+import { KeyframeCache } from '../snapshots/KeyframeCache.js';
 import { IngestHealth, type IngestStats } from './IngestHealth.js';
 import {
   BFRAMES_WHY,
@@ -88,6 +90,8 @@ export interface StreamVariantOptions {
   logger: Logger;
   /** A node of a cluster: the camera is ingested only where its lease is (cluster/ClusterNode.ts). */
   cluster?: VariantCluster | undefined;
+  /** Asks the camera for a keyframe over ONVIF when a viewer needs one (cameras that ignore PLI). */
+  onvif?: OnvifKeyframes | undefined;
 }
 
 /** What a variant asks of the cluster it runs in. */
@@ -112,6 +116,8 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
   #longAnalysis = false;
   #ffmpegTracks: FfmpegTracks | undefined;
   #forwarders: RtpForwarder[] = [];
+  /** The video since its latest keyframe, fed by the video forwarder's tap (snapshots/). */
+  #keyframes: KeyframeCache | undefined;
   #specs: TrackSpec[] = [];
   #set: ProducerSet | undefined;
   #homing: Promise<ProducerSet> | undefined;
@@ -237,6 +243,11 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
   get authRetryAt(): number {
     return this.#authRetryAt > Date.now() ? this.#authRetryAt : 0;
   }
+  /** The video since the latest keyframe, while this node ingests the camera (none when piped in). */
+  get keyframes(): KeyframeCache | undefined {
+    return this.#keyframes;
+  }
+
   /** Consumers of this variant on any worker (for egress stats). */
   get consumers(): ReadonlySet<types.Consumer> {
     return this.#consumers;
@@ -618,6 +629,8 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
       set?.close();
       for (const f of this.#forwarders) f.close();
       this.#forwarders = [];
+      this.#keyframes?.close();
+      this.#keyframes = undefined;
       this.#specs = [];
       if (this.#closed) return;
       this.#setState('idle');
@@ -710,6 +723,16 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
         logger: this.logger,
       });
       this.#forwarders.push(forwarder);
+      if (t.kind === 'video' && this.opts.onvif) {
+        const onvif = this.opts.onvif;
+        forwarder.onKeyframeRequestOutOfBand = () => onvif.request();
+      }
+      const cacheBytes = this.opts.ingest.keyframeCacheKiB * 1024;
+      if (t.kind === 'video' && t.codec.mimeType.toLowerCase() === 'video/h264' && cacheBytes > 0) {
+        const cache = new KeyframeCache(cacheBytes);
+        this.#keyframes = cache;
+        forwarder.tap = (buf, off, len) => cache.push(buf, off, len);
+      }
       this.#specs.push({ kind: t.kind, codec: t.codec, forwarder });
     }
     await this.#home();
@@ -818,6 +841,7 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     await this.#supervisor.stop('stopped');
     if (running && this.#source) this.logger.info({ why }, 'ingest stopped');
     this.#liveSince = undefined;
+    this.#keyframes?.clear(); // what it holds is no longer the camera's picture
     // A camera that failed stays failed (its health check says when it is back).
     if (!this.#closed && this.#state !== 'error' && this.#state !== 'unauthorized') this.#setState('idle');
   }
@@ -844,6 +868,8 @@ export class StreamVariant extends EventEmitter<StreamVariantEvents> {
     this.#set?.close();
     this.#remote?.close();
     for (const f of this.#forwarders) f.close();
+    this.#keyframes?.close();
+    this.opts.onvif?.close();
     this.#setState('idle');
   }
 }

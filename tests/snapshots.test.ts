@@ -8,6 +8,7 @@ import { type Stack, sleep, startStack, waitFor } from './support/stack.js';
 // A 4 s GOP, and a camera that ignores keyframe requests: the cached keyframe is old.
 const CLOCK = { clock: true, width: 640, height: 360, fps: 25, gop: 100, bitrateKbps: 800 } as const;
 
+const OPD = 'https://opd.palembang.go.id';
 let s: Stack;
 
 beforeAll(async () => {
@@ -17,6 +18,7 @@ beforeAll(async () => {
       { id: 'clock-ff', ...CLOCK, keyframeOnRequest: false, alwaysOn: true, ingest: 'ffmpeg' },
       { id: 'idle', codec: 'h264', width: 320, height: 180, fps: 25, gop: 25 },
     ],
+    config: { signaling: { allowedOrigins: [OPD] } },
   });
   // Both clock streams live, past their first GOP.
   for (const id of ['clock', 'clock-ff'])
@@ -84,6 +86,31 @@ describe('snapshots', () => {
     expect(none.status).toBe(401);
     const bad = await get('/api/streams/clock/snapshot.jpg?width=9', s.token(['clock']));
     expect(bad.status).toBe(400);
+  });
+
+  it("another app's player fetches it across origins when its origin is allowed; another origin is refused", async () => {
+    const pre = await fetch(`${s.base}/api/streams/clock/snapshot.jpg`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: OPD,
+        'access-control-request-method': 'GET',
+        'access-control-request-headers': 'authorization',
+      },
+    });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe(OPD);
+    expect(pre.headers.get('access-control-allow-headers')).toMatch(/authorization/i);
+    const ok = await fetch(`${s.base}/api/streams/clock/snapshot.jpg`, {
+      headers: { origin: OPD, authorization: `Bearer ${s.token(['clock'])}` },
+    });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('access-control-allow-origin')).toBe(OPD);
+    expect(ok.headers.get('access-control-expose-headers')).toMatch(/X-Frame-Age-Ms/);
+    const other = await fetch(`${s.base}/api/streams/clock/snapshot.jpg`, {
+      headers: { origin: 'https://elsewhere.example', authorization: `Bearer ${s.token(['clock'])}` },
+    });
+    expect(other.status).toBe(403);
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
   });
 
   it('20 concurrent requests for one variant cause one decode', async () => {

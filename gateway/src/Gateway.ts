@@ -263,7 +263,12 @@ export class Gateway {
         cluster: node,
         whep: { viewing, allowedOrigins: config.signaling.allowedOrigins },
         // With audit.required a snapshot that cannot be audited is refused, not served.
-        snapshots: { snapshots, audit: (r) => void audit.writeNow(r), retryAfterSec: 1 },
+        snapshots: {
+          snapshots,
+          audit: (r) => void audit.writeNow(r),
+          retryAfterSec: 1,
+          allowedOrigins: config.signaling.allowedOrigins,
+        },
         dependencies: async (): Promise<Record<string, boolean>> =>
           redis ? { redis: await redisReachable(redis) } : {},
       });

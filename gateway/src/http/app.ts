@@ -2,6 +2,7 @@
 // REST needs `Authorization: Bearer <jwt>`; each route names the roles it admits.
 import fs from 'node:fs';
 import type { Server } from 'node:http';
+import path from 'node:path';
 import fastifyCompress from '@fastify/compress';
 import fastifyCookie from '@fastify/cookie';
 import fastifyHelmet from '@fastify/helmet';
@@ -219,7 +220,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return payload;
   });
 
-  // Security headers. The wall needs its own scripts, styles (inline ones too), data: images and its
+  // Security headers. The wall needs its own scripts, styles (inline ones too), data: and blob: images and its
   // WebSocket ('self' covers ws:/wss: of the same host); the embed page may be framed by other sites.
   await app.register(fastifyHelmet, {
     contentSecurityPolicy: {
@@ -227,6 +228,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         'style-src-attr': null,
         'upgrade-insecure-requests': null,
         'media-src': ["'self'", 'blob:'],
+        // Posters are snapshots fetched with the page's token and shown from object URLs.
+        'img-src': ["'self'", 'data:', 'blob:'],
+        // The pages' one inline script (web-client early.js), by the hash the build wrote.
+        'script-src': ["'self'", ...inlineScriptHashes(deps.webRoot)],
         // In a cluster a page may go on from another node's /ws when its own node goes away.
         'connect-src': ["'self'", () => wsOrigins(deps.connectOrigins?.() ?? []) || "'self'"],
       },
@@ -483,4 +488,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     deps.logger.warn({ webRoot: deps.webRoot }, 'web client not built; run `npm run build:web`');
   }
   return app;
+}
+
+/** CSP sources for the web client's inline scripts (web-client/build.mjs writes their hashes). */
+function inlineScriptHashes(webRoot: string): string[] {
+  try {
+    const { sha256 } = JSON.parse(fs.readFileSync(path.join(webRoot, 'inline-scripts.json'), 'utf8')) as {
+      sha256: string[];
+    };
+    return sha256.map((h) => `'sha256-${h}'`);
+  } catch {
+    return []; // not built: the pages fail anyway, and say so in the log
+  }
 }

@@ -7,6 +7,7 @@ import type { SnapshotRecord } from '../audit/AuditLog.js';
 import { type Claims, type Role, seesAllStreams, streamAllowed } from '../auth/tokens.js';
 import type { SnapshotService } from '../snapshots/SnapshotService.js';
 import type { StreamRegistry } from '../streams/StreamRegistry.js';
+import { originAllowed } from './whep.js';
 
 export interface SnapshotDeps {
   snapshots: SnapshotService;
@@ -16,6 +17,8 @@ export interface SnapshotDeps {
   audit: (record: SnapshotRecord) => void;
   /** Seconds a client should wait after E_NO_PICTURE or E_CAPACITY. */
   retryAfterSec: number;
+  /** Other origins whose players may fetch snapshots (`signaling.allowedOrigins`), besides the gateway's own. */
+  allowedOrigins: readonly string[];
 }
 
 const Params = T.Object({ id: T.String({ minLength: 1, maxLength: 128 }) });
@@ -27,7 +30,30 @@ const Query = T.Object(
   { additionalProperties: false },
 );
 
-export function registerSnapshots(app: FastifyInstance, deps: SnapshotDeps): void {
+export function registerSnapshots(parent: FastifyInstance, deps: SnapshotDeps): void {
+  void parent.register(async (app) => routes(app, deps));
+}
+
+function routes(app: FastifyInstance, deps: SnapshotDeps): void {
+  // CORS for players on other origins (<cctv-player> in an OPD app), as WHEP and /ws allow them.
+  app.addHook('onRequest', async (req, reply) => {
+    const origin = req.headers.origin;
+    if (origin === undefined) return;
+    if (!originAllowed(origin, req.host, deps.allowedOrigins))
+      throw new GatewayError('E_FORBIDDEN', `origin ${origin.slice(0, 100)} may not fetch snapshots here`, 'origin');
+    reply
+      .header('access-control-allow-origin', origin)
+      .header('vary', 'Origin')
+      .header('access-control-expose-headers', 'X-Frame-Age-Ms, Retry-After');
+  });
+  app.options('/api/streams/:id/snapshot.jpg', { schema: { params: Params } }, async (_req, reply) =>
+    reply
+      .status(204)
+      .header('access-control-allow-methods', 'GET, OPTIONS')
+      .header('access-control-allow-headers', 'Authorization')
+      .header('access-control-max-age', '600')
+      .send(),
+  );
   app.get('/api/streams/:id/snapshot.jpg', { schema: { params: Params, querystring: Query } }, async (req, reply) => {
     const claims = await deps.authenticate(req, ['viewer', 'integrator', 'operator', 'admin']);
     const { id } = req.params as Static<typeof Params>;

@@ -187,7 +187,8 @@ export function iceServerLinks(s: IceServer): string[] {
   );
 }
 
-function originAllowed(origin: string, host: string, allowed: readonly string[]): boolean {
+/** The gateway's own origin, or one of `signaling.allowedOrigins` (also the snapshots' CORS). */
+export function originAllowed(origin: string, host: string, allowed: readonly string[]): boolean {
   try {
     if (new URL(origin).host === host) return true;
   } catch {

@@ -23,7 +23,11 @@ import { redact } from './secrets.js';
 
 export interface OnvifKeyframesOptions extends OnvifTarget {
   logger: Logger;
-  /** Requests within this of a call's start are merged into one; default 1000. */
+  /**
+   * Requests within this of a call's start are merged into one; default 600: a join brings two or
+   * three keyframe requests (the consumer's resume, its transport connecting, the browser's own)
+   * and a camera forces at most about two IDRs a second.
+   */
   coalesceMs?: number;
   /** After a camera fails (no answer, a fault, no ONVIF), it is not asked again for this long; default 300 000. */
   retryMs?: number;
@@ -138,7 +142,7 @@ export class OnvifKeyframes {
 
   async #send(startedAt: number): Promise<void> {
     this.#inFlight = true;
-    this.#windowUntil = startedAt + (this.opts.coalesceMs ?? 1000);
+    this.#windowUntil = startedAt + (this.opts.coalesceMs ?? 600);
     const abort = new AbortController();
     this.#abort = abort;
     let token = this.#profileToken;

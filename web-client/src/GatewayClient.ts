@@ -8,7 +8,9 @@
 // client makes a new transport or consumes again at once, on the same socket: no error is shown. Requests are paced
 // under the gateway's per-connection rate limit (20 messages/s, burst 40), so a wall that brings many
 // tiles on screen at once never trips it.
-import { Device, type types } from 'mediasoup-client';
+// Only types here: mediasoup-client is imported when a connection first needs a Device, so a page
+// shows its poster before the bundle evaluates it (esbuild keeps a dynamically imported module lazy).
+import type { Device, types } from 'mediasoup-client';
 import type { Identity, Notifications, StreamSummary, Variant } from '../../signaling/src/protocol.js';
 
 export type { Identity, StreamSummary, Variant };
@@ -308,6 +310,9 @@ export class GatewayClient {
     const { rtpCapabilities } = (await this.request('getRouterRtpCapabilities')) as {
       rtpCapabilities: types.RtpCapabilities;
     };
+    // Evaluated only now (the first time): until here the page's main thread is free for its poster.
+    const { Device } = await import('mediasoup-client');
+    performance.mark('cctv:mediasoup');
     const device = new Device();
     await device.load({ routerRtpCapabilities: rtpCapabilities });
     if (gen !== this.#generation) throw new GatewayError('E_NETWORK', 'connection replaced');

@@ -2,6 +2,9 @@
 // live, stalled, offline, reconnecting, forbidden, error), decoded-frame counting, stall detection,
 // automatic retries for an offline camera or a lost connection, and optional stats sampling.
 // Used by the phone view, every wall tile, the wall's fullscreen view and <cctv-player>.
+// Events: 'play' (a stream was asked for), 'presented' (the first frame of the media now attached is
+// on screen: a poster over the video may go), 'playing', 'statechange', 'stalled', 'offline',
+// 'error', 'stats'.
 import { FATAL_CODES, type GatewayClient, GatewayError, type Variant, type Watch } from './GatewayClient.js';
 import { errorText } from './labels.js';
 import { StatsSampler, type StatsSnapshot } from './stats.js';
@@ -81,6 +84,8 @@ export class LivePlayer extends EventTarget {
   readonly #sampler = new StatsSampler();
   #lastPresented = -1;
   #disposed = false;
+  /** The media whose first frame has been presented (a poster may come down). */
+  #presentedMedia: MediaStream | null = null;
 
   constructor(
     readonly client: GatewayClient,
@@ -105,6 +110,12 @@ export class LivePlayer extends EventTarget {
         v.requestVideoFrameCallback?.(onFrame);
       };
       v.requestVideoFrameCallback(onFrame);
+    } else {
+      // Without requestVideoFrameCallback: the first frame of the attached media is there at loadeddata.
+      video.addEventListener('loadeddata', () => {
+        const w = this.watch;
+        if (w && video.srcObject === w.media) this.#presented(w.media);
+      });
     }
     this.#timer = setInterval(() => this.#tick(), 1000);
     this.#off.push(
@@ -140,6 +151,18 @@ export class LivePlayer extends EventTarget {
 
   get media(): MediaStream | null {
     return (this.video.srcObject as MediaStream | null) ?? null;
+  }
+
+  /** The video shows a frame of the media it plays now (not a black box, not another camera's). */
+  get presenting(): boolean {
+    const m = this.media;
+    return m !== null && m === this.#presentedMedia && m === this.watch?.media;
+  }
+
+  #presented(media: MediaStream): void {
+    if (this.#presentedMedia === media) return;
+    this.#presentedMedia = media;
+    this.#dispatch('presented', { stream: this.probe.stream });
   }
 
   #active(): boolean {
@@ -182,6 +205,7 @@ export class LivePlayer extends EventTarget {
     });
     this.errorMessage = null;
     this.stats = null;
+    this.#dispatch('play', { stream, variant });
     this.#setState(this.client.state === 'open' ? 'starting' : 'connecting');
     await this.#start(session);
   }
@@ -271,6 +295,7 @@ export class LivePlayer extends EventTarget {
     this.probe.framesDecoded++;
     this.lastFrameAt = performance.now();
     if (this.probe.firstFrameAt === null) this.probe.firstFrameAt = this.lastFrameAt;
+    this.#presented(w.media);
     // Frames still in the browser's buffer when the gateway said the camera is down are not it coming back.
     if (this.#cameraDown) return;
     if (this.probe.state !== 'live') {

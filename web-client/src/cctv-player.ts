@@ -1,10 +1,13 @@
 // <cctv-player stream="kel-sekip-jaya" token="..." gateway="https://cctv.example"> — one live camera
 // for other government apps (OPD apps). Shipped as one ES module (/cctv-player.js) with
 // mediasoup-client bundled. Its own WebSocket to the gateway reconnects with backoff (gateway restart,
-// network change) and plays again without a page reload. API: web-client/README.md.
+// network change) and plays again without a page reload. The camera's snapshot shows until live
+// video has its first frame (the gateway's snapshot API, with the element's token). API: web-client/README.md.
 import { GatewayClient, GatewayError, toLatency, type Variant } from './GatewayClient.js';
 import { LivePlayer, type PlayerProbe, type PlayerState } from './LivePlayer.js';
 import { errorText, isAuthEnded } from './labels.js';
+import type { PosterProbe } from './Poster.js';
+import { snapshotSource } from './snapshot.js';
 import { STAGE_CSS, Stage } from './stage.js';
 import type { StatsSnapshot } from './stats.js';
 
@@ -114,6 +117,10 @@ export class CctvPlayerElement extends HTMLElement {
   get probe(): PlayerProbe | null {
     return this.#player?.probe ?? null;
   }
+  /** What the poster (the snapshot shown until live video comes) did: the same as window.cctvPoster. */
+  get poster(): PosterProbe | null {
+    return this.#stage?.poster.probe ?? null;
+  }
   /** The <video> inside (e.g. for picture-in-picture). */
   get video(): HTMLVideoElement {
     return this.#video;
@@ -160,7 +167,10 @@ export class CctvPlayerElement extends HTMLElement {
     this.#client = client;
     const player = new LivePlayer(client, this.#video);
     this.#player = player;
-    const stage = new Stage(player, { title: this.stream });
+    const stage = new Stage(player, {
+      title: this.stream,
+      snapshots: snapshotSource({ base: this.gateway, token: () => this.token }),
+    });
     this.#stage = stage;
     const root = this.shadowRoot as ShadowRoot;
     root.querySelector('.stage')?.remove();

@@ -26,6 +26,7 @@ el.setAttribute('latency', latencyParam(params));
 document.body.append(el);
 // The same probe as the gateway's own player page, for tests and the console.
 (window as unknown as { cctvPlayer: unknown; cctvAccess: unknown }).cctvPlayer = el.probe;
+(window as unknown as { cctvPoster: unknown }).cctvPoster = el.poster;
 (window as unknown as { cctvAccess: unknown }).cctvAccess = { kind: 'pending' };
 
 let access: Access | undefined;

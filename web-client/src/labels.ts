@@ -102,3 +102,12 @@ export function sinceText(at: string | number | Date, now: Date = new Date()): s
   if (day(t) === day(new Date(now.getTime() - 86_400_000))) return `sejak kemarin ${time}`;
   return `sejak ${t.toLocaleDateString('id-ID', { day: 'numeric', month: 'short', timeZone })} ${time}`;
 }
+
+/** A tile showing a still picture (a snapshot) instead of live video. */
+export const SNAPSHOT_LABEL = 'Cuplikan';
+
+/** "pukul 08.14.05" in Command Center time (WIB): when a snapshot was taken. */
+export function clockText(at: number): string {
+  if (!at) return '';
+  return `pukul ${new Date(at).toLocaleTimeString('id-ID', { hour: '2-digit', minute: '2-digit', second: '2-digit', timeZone: 'Asia/Jakarta' })}`;
+}

@@ -1,9 +1,13 @@
 // The video stage every single-stream view shares (phone view, wall fullscreen, embed, <cctv-player>):
 // the video, a status badge, a state message (connecting, offline, forbidden...) in words, the stats
-// overlay and tool buttons. Its CSS is a string so a shadow root can carry it too.
+// overlay and tool buttons. Its CSS is a string so a shadow root can carry it too. A poster (the
+// stream's snapshot, then the last frame while reconnecting) covers the video until live frames come.
 import { h, icon } from './dom.js';
 import type { LivePlayer, PlayerState } from './LivePlayer.js';
 import { AUTH_ENDED_LABEL, errorText, HEALTH_LABEL, isAuthEnded, STATE_LABEL, stateTone } from './labels.js';
+import { PlayerPoster } from './PlayerPoster.js';
+import { Poster } from './Poster.js';
+import { type SnapshotSource, snapshotWidth } from './snapshot.js';
 import { delayBreakdown, statsRows } from './stats.js';
 
 export const STAGE_CSS = `
@@ -11,6 +15,10 @@ export const STAGE_CSS = `
 .stage video{position:absolute;inset:0;width:100%;height:100%;object-fit:contain;background:#000;transition:opacity .18s ease}
 .stage video.pending{opacity:0}
 .stage .under{z-index:0}.stage .main{z-index:1}
+.stage .poster{position:absolute;z-index:1;inset:0;width:100%;height:100%;object-fit:contain;background:#000;pointer-events:none}
+.stage .poster[hidden]{display:none}
+.stage[data-poster] .stage-msg{background:linear-gradient(0deg,rgba(5,10,16,.55),rgba(5,10,16,.15) 45%,rgba(5,10,16,0));justify-content:flex-end;padding-bottom:3.6rem}
+.stage[data-poster] .stage-msg p{display:none}
 .stage-top{position:absolute;z-index:3;left:0;right:0;top:0;display:flex;gap:.6rem;align-items:center;padding:.7rem .8rem 1.6rem;background:linear-gradient(180deg,rgba(5,10,16,.78),rgba(5,10,16,0));pointer-events:none}
 .stage-title{font-weight:600;text-shadow:0 1px 2px #000;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;min-width:0}
 .badge{display:inline-flex;align-items:center;gap:.4em;padding:.22em .62em .22em .5em;border-radius:999px;font-size:.78rem;font-weight:700;letter-spacing:.02em;background:rgba(10,16,24,.82);border:1px solid rgba(255,255,255,.14);white-space:nowrap;flex:none}
@@ -67,7 +75,12 @@ export interface StageOptions {
   tools?: boolean;
   /** id for the <video> (the player page keeps #video for the tests). */
   videoId?: string;
+  /** Where the poster's snapshots come from; without it only pictures handed over (adopt, capture) show. */
+  snapshots?: SnapshotSource;
 }
+
+/** A stage's poster is asked for at most this many device pixels wide. */
+const POSTER_MAX_WIDTH = 1920;
 
 const DETAIL: Partial<Record<PlayerState, string>> = {
   connecting: 'Menghubungkan ke gateway CCTV…',
@@ -89,6 +102,9 @@ export class Stage {
   readonly statsBtn: HTMLButtonElement;
   readonly soundBtn: HTMLButtonElement;
   readonly fullBtn: HTMLButtonElement;
+  /** The stream's snapshot over the video until live frames come (and the last frame while reconnecting). */
+  readonly poster: Poster;
+  readonly posterBinding: PlayerPoster;
   #statsOn = false;
 
   constructor(
@@ -136,10 +152,12 @@ export class Stage {
     );
     const tools =
       opts.tools === false ? null : h('div', { class: 'stage-tools' }, this.soundBtn, this.statsBtn, this.fullBtn);
+    this.poster = new Poster(opts.snapshots);
     this.el = h(
       'div',
       { class: 'stage', tabindex: '0', role: 'region', 'aria-label': 'Pemutar video (S: statistik, F: layar penuh)' },
       video,
+      this.poster.el,
       h('div', { class: 'stage-top' }, this.badge, this.titleEl),
       this.msg,
       this.statsEl,
@@ -149,6 +167,10 @@ export class Stage {
       if (ev.target instanceof HTMLInputElement) return;
       if (ev.key === 's' || ev.key === 'S') this.toggleStats();
       if (ev.key === 'f' || ev.key === 'F') this.fullscreen();
+    });
+    this.posterBinding = new PlayerPoster(this.poster, player, {
+      width: () => Math.min(POSTER_MAX_WIDTH, snapshotWidth(this.el.clientWidth, devicePixelRatio)),
+      onChange: (shown) => this.el.toggleAttribute('data-poster', shown),
     });
     player.addEventListener('statechange', () => this.render());
     player.addEventListener('stats', () => this.#renderStats());

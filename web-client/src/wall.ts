@@ -5,6 +5,11 @@
 // picture stays up until main's first frame is rendered, then they swap, without a black gap.
 // Which cameras are offline comes from the gateway (GET /api/streams, every 10 s: its health checks
 // reach every camera, watched or not), not from the tiles this browser happened to play.
+// Pictures: a tile shows its camera's snapshot until live video has a frame (when the gateway
+// ingests the camera already), and its last frame once it stops; a tile on screen that does not play
+// (over capacity) shows a snapshot refreshed every 5 s. The snapshot mode (/?mode=snapshots, or the
+// toolbar's "Mode cuplikan") plays no tile: every office as a refreshed snapshot on one screen, live
+// on click (the fullscreen view). At most 4 snapshot requests at once per page.
 
 import type { HealthStatus } from '../../gateway/src/http/app.js';
 import { emblem, h, icon, normalise } from './dom.js';
@@ -13,15 +18,21 @@ import { LivePlayer, type PlayerState } from './LivePlayer.js';
 import {
   AUTH_ENDED_LABEL,
   CITY,
+  clockText,
   errorText,
   HEALTH_LABEL,
   isAuthEnded,
   ORG,
+  SNAPSHOT_LABEL,
   STATE_LABEL,
   sinceText,
   stateTone,
 } from './labels.js';
+import { PlayerPoster } from './PlayerPoster.js';
+import { Poster } from './Poster.js';
+import { SnapshotQueue } from './SnapshotQueue.js';
 import { type Access, type AccessProbe, accessProbe, signOutControl, startAccess } from './session.js';
+import { type SnapshotSource, snapshotSource, snapshotVariant, snapshotWidth } from './snapshot.js';
 import { STAGE_CSS, Stage } from './stage.js';
 import { groupByKecamatan, OTHER } from './streams.js';
 
@@ -36,6 +47,18 @@ const FOCUS_GRACE_MS = 15_000;
 export const TILES_PER_CONNECTION = 30;
 /** How often the wall asks the gateway which cameras answer. */
 export const HEALTH_POLL_MS = 10_000;
+/** A tile that does not play refreshes its snapshot this often (±10 %, so refreshes stay spread). */
+export const SNAPSHOT_REFRESH_MS = 5000;
+/** Snapshot requests one wall has out at once. */
+export const SNAPSHOT_CONCURRENCY = 4;
+/** In the snapshot mode tiles this close to the screen (one screen height) stay fresh too: scrolling shows no blank. */
+const NEAR_MARGIN = '100% 0px 100% 0px';
+
+/** 'live': tiles on screen play; 'snapshots': no tile plays, every tile is a refreshed snapshot. */
+export type WallMode = 'live' | 'snapshots';
+
+/** Snapshot answers that another try will not change (until a new token or config). */
+const SNAPSHOT_GIVE_UP = new Set([403, 404]);
 
 /** Player states the gateway's "camera down" overrides: the tile shows why instead of a retry spinner. */
 const DOWN_OVERRIDES: ReadonlySet<PlayerState> = new Set([
@@ -62,10 +85,25 @@ interface TileSnapshot {
   health: HealthStatus['state'] | null;
   /** Counted in the wall's offline count. */
   offline: boolean;
+  /** Within a screen of the viewport (the snapshot mode keeps its snapshot fresh). */
+  near: boolean;
+  poster: {
+    /** The picture is up (over a video that has no frame yet, or instead of one). */
+    visible: boolean;
+    /** When the pictured frame was taken (ms since epoch), or null: no picture. */
+    takenAt: number | null;
+    kind: 'snapshot' | 'frame' | null;
+    /** Snapshot refreshes this tile asked for (not counting the poster before it plays). */
+    requests: number;
+    error: string | null;
+  };
 }
 
 export interface WallSnapshot {
   ready: boolean;
+  mode: WallMode;
+  /** Snapshot requests running, waiting, and the most that ever ran at once. */
+  snapshots: { active: number; waiting: number; peak: number };
   connection: string;
   /** signaling connections the wall holds */
   connections: number;
@@ -84,6 +122,13 @@ export interface WallSnapshot {
     /** frames the sub picture underneath had shown when main took over (0 = there was a gap) */
     underFramesAtSwap: number | null;
     swapped: boolean;
+    /**
+     * The fullscreen view's poster (performance.now() times): its first picture of this camera, up
+     * while main had no frame, taken down when main's first frame took its place.
+     */
+    poster: { visible: boolean; firstShownAt: number | null; hiddenAt: number | null };
+    /** performance.now() of main's first frame. */
+    firstFrameAt: number | null;
   } | null;
 }
 
@@ -92,41 +137,62 @@ export function shortName(name: string): string {
   return name.replace(/^Kantor\s+Kelurahan\s+/i, 'Kel. ').replace(/^Kantor\s+Kecamatan\s+/i, 'Kec. ');
 }
 
-function officeKind(s: StreamSummary): string {
+/** "Kantor kelurahan · Kec. Kemuning"; the kind is its own span (the snapshot mode's small tiles drop it). */
+function officeKind(s: StreamSummary): (HTMLElement | string)[] {
   const kind = /^Kantor\s+Kelurahan/i.test(s.name)
     ? 'Kantor kelurahan'
     : /^Kantor\s+Kecamatan/i.test(s.name)
       ? 'Kantor kecamatan'
       : '';
-  return [kind, s.kecamatan ? `Kec. ${s.kecamatan}` : ''].filter(Boolean).join(' · ');
+  const kec = s.kecamatan ? `Kec. ${s.kecamatan}` : '';
+  return [kind ? h('span', { class: 'tile-kind' }, kec ? `${kind} · ` : kind) : '', kec];
 }
 
 class Tile {
   readonly el: HTMLElement;
   readonly video: HTMLVideoElement;
   player: LivePlayer;
+  readonly poster: Poster;
+  readonly #posterBinding: PlayerPoster;
   readonly hit: HTMLButtonElement;
   readonly badge: HTMLSpanElement;
   readonly msg: HTMLDivElement;
   intersecting = false;
+  /** Within a screen of the viewport. */
+  near = false;
   filteredOut = false;
   /** What the tile last showed of the gateway's health (redrawn only when that changes). */
   #healthShown = '';
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When the next snapshot refresh is due (ms since epoch). */
+  #refreshAt = 0;
+  #requests = 0;
 
   constructor(
     readonly s: StreamSummary,
     readonly wall: Wall,
   ) {
     this.video = h('video', { muted: true, autoplay: true, playsinline: true, 'aria-hidden': 'true' });
+    this.poster = new Poster(wall.snapshots, { className: 'tile-poster', queue: wall.snapshotQueue });
     this.player = this.#makePlayer(wall.client);
+    this.#posterBinding = new PlayerPoster(this.poster, this.player, {
+      width: () => this.posterWidth,
+      variant: () => this.posterVariant,
+      whenIdle: true,
+      priority: 10,
+      // Live mode: a poster only of a stream the gateway ingests (quick); of an idle camera live video
+      // comes as soon as a snapshot would, and the request would only add to the wall's start.
+      skip: () => this.wall.mode === 'live' && !this.wall.ingesting(this.s, this.posterVariant),
+      onChange: () => this.render(),
+    });
     this.badge = h('span', { class: 'badge' }, h('i', { class: 'dot' }), h('span'));
     this.msg = h('div', { class: 'tile-msg', 'aria-hidden': 'true' });
     this.hit = h(
       'button',
       { type: 'button', class: 'tile-hit', onclick: () => wall.openFocus(this) },
       h('span', { class: 'tile-name', title: s.name }, shortName(s.name)),
-      h('span', { class: 'tile-district' }, officeKind(s)),
+      h('span', { class: 'tile-district' }, ...officeKind(s)),
     );
     const link = h(
       'a',
@@ -142,6 +208,7 @@ class Tile {
       'div',
       { class: 'tile', 'data-id': s.id },
       this.video,
+      this.poster.el,
       this.msg,
       h('div', { class: 'tile-top' }, this.badge),
       this.hit,
@@ -152,7 +219,10 @@ class Tile {
 
   #makePlayer(client: GatewayClient): LivePlayer {
     const p = new LivePlayer(client, this.video, { sampleStats: false, stallAfterMs: 4000 });
-    p.addEventListener('statechange', () => this.render());
+    p.addEventListener('statechange', () => {
+      this.render();
+      this.#refresh();
+    });
     p.addEventListener('error', (ev) => {
       if (isAuthEnded((ev as CustomEvent<{ code?: string }>).detail.code)) this.wall.accessLost();
     });
@@ -166,6 +236,66 @@ class Tile {
 
   get variant(): Variant {
     return this.s.variants.includes('sub') ? 'sub' : 'main';
+  }
+
+  /** The snapshot width for this tile: its device pixels (a hidden tile: a typical tile's). */
+  get posterWidth(): number {
+    return snapshotWidth(this.el.clientWidth || 320, devicePixelRatio);
+  }
+
+  /** sub for a small tile where the camera has one. */
+  get posterVariant(): Variant {
+    return snapshotVariant(this.s.variants, this.posterWidth);
+  }
+
+  /**
+   * Keeps a refreshed snapshot up: on screen but not playing (over capacity, or the snapshot mode,
+   * where tiles a screen away stay fresh too). Live mode leaves tiles off screen alone: a snapshot
+   * holds the stream at the gateway like a short viewer, and off-screen tiles would keep every
+   * camera's ingest running. They keep their last frame, and get a snapshot as they come back.
+   */
+  get refreshing(): boolean {
+    if (this.filteredOut || this.wall.paused || this.wall.authEnded || this.cameraDown) return false;
+    if (this.wall.mode === 'snapshots') return this.intersecting || this.near;
+    const st = this.player.state;
+    return this.intersecting && (st === 'idle' || st === 'stopped' || st === 'busy');
+  }
+
+  /** Schedules the next snapshot refresh, or stops refreshing. */
+  #refresh(): void {
+    if (!this.refreshing || this.#refreshAt === Number.POSITIVE_INFINITY) {
+      clearTimeout(this.#refreshTimer);
+      this.#refreshTimer = undefined;
+      return;
+    }
+    if (this.#refreshTimer) return;
+    this.#refreshTimer = setTimeout(() => void this.#refreshNow(), Math.max(0, this.#refreshAt - Date.now()));
+  }
+
+  async #refreshNow(): Promise<void> {
+    if (!this.refreshing) {
+      this.#refreshTimer = undefined;
+      return;
+    }
+    this.#requests++;
+    // Tiles on screen before those only near it.
+    const err = await this.poster.want(this.s.id, this.posterVariant, this.posterWidth, {
+      maxAgeMs: 0,
+      priority: this.intersecting ? 2 : 1,
+    });
+    this.#refreshTimer = undefined;
+    const jitter = SNAPSHOT_REFRESH_MS * (0.9 + Math.random() * 0.2);
+    this.#refreshAt = Date.now() + Math.max(jitter, err?.retryAfterMs ?? 0);
+    if (err?.status === 401) this.wall.accessLost();
+    // Forbidden or unknown: asking again will not help (a new token or stream list starts over).
+    else if (err && SNAPSHOT_GIVE_UP.has(err.status)) this.#refreshAt = Number.POSITIVE_INFINITY;
+    this.render();
+    this.#refresh();
+  }
+
+  /** Snapshots may be asked for again (a new token). */
+  resetRefresh(): void {
+    if (this.#refreshAt === Number.POSITIVE_INFINITY) this.#refreshAt = 0;
   }
 
   /** The gateway's word on this tile's camera: the variant it plays, else main. */
@@ -225,8 +355,19 @@ class Tile {
     this.el.dataset['state'] = st;
     this.el.dataset['health'] = this.health?.state ?? 'unknown';
     this.badge.dataset['tone'] = tone;
+    const still = this.poster.visible && this.poster.picture;
+    this.el.toggleAttribute('data-poster', still);
     (this.badge.lastElementChild as HTMLElement).textContent =
-      st === 'offline' ? 'Offline' : st === 'idle' ? 'Siaga' : tone === 'starting' ? 'Memulai…' : STATE_LABEL[st];
+      st === 'offline'
+        ? 'Offline'
+        : st === 'idle'
+          ? still
+            ? SNAPSHOT_LABEL
+            : 'Siaga'
+          : tone === 'starting'
+            ? 'Memulai…'
+            : STATE_LABEL[st];
+    this.badge.title = still ? `${SNAPSHOT_LABEL} ${clockText(this.poster.takenAt)}` : '';
     const words = st === 'offline' ? this.offlineText : STATE_LABEL[st];
     this.hit.setAttribute(
       'aria-label',
@@ -254,6 +395,7 @@ class Tile {
   /** Dimmed, "Sesi berakhir": no camera is blamed; the one banner explains. */
   #renderPaused(): void {
     this.el.dataset['state'] = 'paused';
+    this.badge.title = '';
     this.el.dataset['health'] = this.health?.state ?? 'unknown';
     this.badge.dataset['tone'] = 'neutral';
     (this.badge.lastElementChild as HTMLElement).textContent = AUTH_ENDED_LABEL;
@@ -262,9 +404,19 @@ class Tile {
     this.wall.renderCounts();
   }
 
+  /** Plays while on screen, the wall in front and in live mode. */
+  get #wanted(): boolean {
+    return this.wall.mode === 'live' && this.intersecting && !this.filteredOut && !this.wall.paused;
+  }
+
   /** Plays while on screen and the wall is in front; otherwise closes after a grace period. */
   update(): void {
-    const wanted = this.intersecting && !this.filteredOut && !this.wall.paused;
+    this.#update();
+    this.#refresh();
+  }
+
+  #update(): void {
+    const wanted = this.#wanted;
     if (wanted) {
       clearTimeout(this.#closeTimer);
       this.#closeTimer = undefined;
@@ -276,6 +428,7 @@ class Tile {
         if (client !== this.player.client) {
           this.player.dispose();
           this.player = this.#makePlayer(client);
+          this.#posterBinding.bind(this.player);
         }
         void this.player.play(this.s.id, this.variant);
       }
@@ -283,13 +436,21 @@ class Tile {
     }
     const playing = this.player.state !== 'idle' && this.player.state !== 'stopped';
     if (playing && !this.#closeTimer) {
-      const grace = this.wall.paused && this.intersecting ? FOCUS_GRACE_MS : LEAVE_GRACE_MS;
-      this.#closeTimer = setTimeout(() => {
-        this.#closeTimer = undefined;
-        this.player.stop();
-        this.render();
-      }, grace);
+      // Snapshot mode: at once (the last frame stays up as the tile's picture).
+      const grace =
+        this.wall.mode === 'snapshots' ? 0 : this.wall.paused && this.intersecting ? FOCUS_GRACE_MS : LEAVE_GRACE_MS;
+      this.#closeTimer = setTimeout(() => void this.#stopKeepingPicture(), grace);
     }
+  }
+
+  /** Stops playing; the last frame stays up as the tile's picture instead of a black box. */
+  async #stopKeepingPicture(): Promise<void> {
+    if (this.player.presenting) await this.poster.capture(this.video, this.s.id);
+    this.#closeTimer = undefined;
+    if (this.#wanted) return;
+    this.player.stop();
+    this.render();
+    this.#refresh();
   }
 
   snapshot(): TileSnapshot {
@@ -303,6 +464,14 @@ class Tile {
       framesDecoded: this.player.probe.framesDecoded,
       health: this.health?.state ?? null,
       offline: this.offline,
+      near: this.near,
+      poster: {
+        visible: this.poster.probe.visible,
+        takenAt: this.poster.picture ? this.poster.takenAt : null,
+        kind: this.poster.probe.kind,
+        requests: this.#requests,
+        error: this.poster.probe.error,
+      },
     };
   }
 }
@@ -317,14 +486,23 @@ class Wall {
   readonly tiles = new Map<string, Tile>();
   paused = false;
   ready = false;
+  mode: WallMode;
+  /** Snapshots with the wall's token, at most SNAPSHOT_CONCURRENCY at once. */
+  readonly snapshots: SnapshotSource = snapshotSource({ base: location.origin, token: () => this.token });
+  readonly snapshotQueue = new SnapshotQueue(SNAPSHOT_CONCURRENCY);
   streams: StreamSummary[] = [];
   /** The gateway's health of every variant ('<stream>/<variant>'), and when it last said. */
   readonly #health = new Map<string, HealthStatus>();
+  /** '<stream>/<variant>' the gateway ingested at its last answer. */
+  readonly #ingesting = new Set<string>();
   healthAt = 0;
   #healthTimer: ReturnType<typeof setTimeout> | undefined;
   /** The poll stopped because access ended; a fresh token starts it again. */
   #healthStopped = false;
   readonly #io: IntersectionObserver;
+  /** Which tiles are within a screen of the viewport. */
+  readonly #nearIo: IntersectionObserver;
+  readonly #modeBtn: HTMLButtonElement;
   readonly #counts = h('div', { class: 'counts', role: 'status', 'aria-live': 'polite' });
   readonly #who = h('div', { class: 'who', hidden: true });
   readonly #board = h('div', { class: 'board', id: 'board' });
@@ -360,9 +538,35 @@ class Wall {
   constructor(
     token: string,
     readonly tilesPerConnection = TILES_PER_CONNECTION,
+    mode: WallMode = 'live',
   ) {
     this.token = token;
+    this.mode = mode;
     this.client = this.#newClient();
+    this.#nearIo = new IntersectionObserver(
+      (entries) => {
+        for (const e of entries) {
+          const t = this.tiles.get((e.target as HTMLElement).dataset['id'] ?? '');
+          if (!t) continue;
+          t.near = e.isIntersecting;
+          t.update();
+        }
+      },
+      { rootMargin: NEAR_MARGIN },
+    );
+    this.#modeBtn = h(
+      'button',
+      {
+        type: 'button',
+        class: 'btn ghost',
+        id: 'mode-toggle',
+        'aria-pressed': String(mode === 'snapshots'),
+        title: 'Semua kantor sebagai cuplikan yang diperbarui tiap 5 detik; klik kamera untuk menonton langsung',
+        onclick: () => this.setMode(this.mode === 'snapshots' ? 'live' : 'snapshots'),
+      },
+      icon('image'),
+      h('span', {}, 'Mode cuplikan'),
+    );
     this.#io = new IntersectionObserver(
       (entries) => {
         for (const e of entries) {
@@ -379,7 +583,7 @@ class Wall {
     this.#focusPlayer.addEventListener('error', (ev) => {
       if (isAuthEnded((ev as CustomEvent<{ code?: string }>).detail.code)) this.accessLost();
     });
-    this.#focusStage = new Stage(this.#focusPlayer, { tools: true });
+    this.#focusStage = new Stage(this.#focusPlayer, { tools: true, snapshots: this.snapshots });
     this.#focusStage.el.prepend(this.#under);
     this.#focusPlayer.addEventListener('playing', () => this.#swap());
     this.#focus = h(
@@ -456,7 +660,10 @@ class Wall {
     this.token = token;
     if (keep) sessionStorage.setItem('cctv-token', token);
     await Promise.all(this.clients.map((c) => c.setToken(token)));
-    for (const t of this.tiles.values()) t.update();
+    for (const t of this.tiles.values()) {
+      t.resetRefresh();
+      t.update();
+    }
     if (this.#focused && this.#focusPlayer.state === 'error' && isAuthEnded(this.#focusPlayer.probe.error))
       this.#focusPlayer.retryNow();
     if (this.ready && this.#healthStopped) {
@@ -504,6 +711,7 @@ class Wall {
     setInterval(tick, 1000);
     this.#search.addEventListener('input', () => this.applyFilter());
     document.body.classList.add('wall-page');
+    document.body.classList.toggle('snapshot-mode', this.mode === 'snapshots');
     document.body.replaceChildren(
       h('a', { class: 'skip', href: '#board' }, 'Lompat ke kamera'),
       h(
@@ -528,6 +736,7 @@ class Wall {
         { class: 'toolbar', 'aria-label': 'Saring kamera' },
         h('label', { class: 'search' }, icon('search'), this.#search),
         this.#chips,
+        this.#modeBtn,
         h(
           'a',
           { class: 'btn ghost', href: '/watch.html', title: 'Satu kamera per layar, untuk ponsel' },
@@ -561,7 +770,7 @@ class Wall {
           { class: 'district', 'aria-labelledby': hid, 'data-district': district },
           h(
             'h2',
-            { id: hid },
+            { id: hid, class: 'district-head' },
             district === OTHER ? 'Lainnya' : `Kecamatan ${district}`,
             h('span', { class: 'n' }, `${list.length} kamera`),
           ),
@@ -574,10 +783,41 @@ class Wall {
       this.#chip(null, `Semua`, this.streams.length),
       ...[...groups].map(([d, l]) => this.#chip(d, d, l.length)),
     );
-    for (const t of this.tiles.values()) this.#io.observe(t.el);
+    for (const t of this.tiles.values()) {
+      this.#io.observe(t.el);
+      this.#nearIo.observe(t.el);
+    }
     this.ready = true;
     this.renderCounts();
     void this.#pollHealth();
+  }
+
+  /**
+   * 'snapshots': no tile plays (each shows its refreshed snapshot, the last frame first); 'live': tiles
+   * on screen play. The address says it (?mode=snapshots), so a reload or a bookmark keeps it.
+   */
+  setMode(mode: WallMode): void {
+    if (mode === this.mode) return;
+    this.mode = mode;
+    const params = new URLSearchParams(location.search);
+    if (mode === 'snapshots') params.set('mode', 'snapshots');
+    else params.delete('mode');
+    const q = params.toString();
+    history.replaceState(null, '', location.pathname + (q ? `?${q}` : '') + location.hash);
+    document.body.classList.toggle('snapshot-mode', mode === 'snapshots');
+    this.#modeBtn.setAttribute('aria-pressed', String(mode === 'snapshots'));
+    for (const t of this.tiles.values()) t.update();
+    this.renderCounts();
+  }
+
+  /**
+   * The gateway ingests this variant now (its last health poll, or the stream list for main before
+   * that): a snapshot of it is quick. Of an idle one it waits for the camera's first keyframe, as
+   * long as live video does.
+   */
+  ingesting(s: StreamSummary, variant: Variant): boolean {
+    if (this.healthAt) return this.#ingesting.has(`${s.id}/${variant}`);
+    return variant === 'main' && (s.state === 'live' || s.state === 'stalled');
   }
 
   healthOf(stream: string, variant: Variant): HealthStatus | undefined {
@@ -596,11 +836,15 @@ class Wall {
       if (res.status === 401) this.accessLost();
       if (res.ok) {
         const body = (await res.json()) as {
-          streams: { id: string; variants: { name: Variant; health?: HealthStatus }[] }[];
+          streams: { id: string; variants: { name: Variant; state?: string; health?: HealthStatus }[] }[];
         };
         this.#health.clear();
+        this.#ingesting.clear();
         for (const s of body.streams)
-          for (const v of s.variants) if (v.health) this.#health.set(`${s.id}/${v.name}`, v.health);
+          for (const v of s.variants) {
+            if (v.health) this.#health.set(`${s.id}/${v.name}`, v.health);
+            if (v.state === 'live' || v.state === 'stalled') this.#ingesting.add(`${s.id}/${v.name}`);
+          }
         this.healthAt = Date.now();
         for (const t of this.tiles.values()) t.healthUpdated();
       }
@@ -659,11 +903,14 @@ class Wall {
       this.#renderQueued = false;
       const all = [...this.tiles.values()];
       const live = all.filter((t) => t.state === 'live').length;
+      const stills = all.filter((t) => t.poster.picture).length;
       // Every camera the gateway knows to be down, on screen or not, and any this browser just found.
       const off = all.filter((t) => t.offline).length;
       const conn = this.clients.some((c) => c.state === 'reconnecting') ? 'reconnecting' : this.client.state;
       this.#counts.replaceChildren(
-        h('span', { class: 'pill live' }, h('i', { class: 'dot' }), h('b', {}, String(live)), ' langsung'),
+        this.mode === 'snapshots'
+          ? h('span', { class: 'pill' }, h('b', {}, String(stills)), ' cuplikan')
+          : h('span', { class: 'pill live' }, h('i', { class: 'dot' }), h('b', {}, String(live)), ' langsung'),
         h('span', { class: 'pill off' }, h('i', { class: 'dot' }), h('b', {}, String(off)), ' offline'),
         h('span', { class: 'pill' }, h('b', {}, String(all.length)), ' kamera'),
         conn === 'reconnecting' || conn === 'connecting'
@@ -686,11 +933,15 @@ class Wall {
       .join(' · ');
     this.#focusLink.setAttribute('href', `/m/${encodeURIComponent(t.s.id)}`);
     this.#focusStage.setTitle(t.s.name);
-    // The tile's sub picture underneath until main's first frame.
+    // The tile's sub picture underneath until main's first frame; a tile that does not play lends its
+    // picture (and main's snapshot follows), so the view never opens black.
     const low = t.player.media;
     this.#under.srcObject = low;
     this.#under.hidden = !low;
     if (low) this.#under.play().catch(() => {});
+    const underLive = !!low && t.player.state === 'live';
+    this.#focusStage.posterBinding.enabled = !underLive;
+    if (!underLive && t.poster.picture) void this.#focusStage.poster.adopt(t.poster);
     this.#focusPlayer.video.classList.add('pending');
     this.#focusStage.el.classList.toggle('has-under', !!low && t.player.state === 'live');
     this.#focus.hidden = false;
@@ -763,6 +1014,8 @@ class Wall {
     const f = this.#focused;
     return {
       ready: this.ready,
+      mode: this.mode,
+      snapshots: this.snapshotQueue.load,
       connection: this.client.state,
       connections: this.clients.length,
       offline: [...this.tiles.values()].filter((t) => t.offline).length,
@@ -777,6 +1030,12 @@ class Wall {
             framesDecoded: this.#focusPlayer.probe.framesDecoded,
             underFramesAtSwap: this.#underFramesAtSwap,
             swapped: this.#swapped,
+            poster: {
+              visible: this.#focusStage.poster.probe.visible,
+              firstShownAt: this.#focusStage.poster.probe.firstShownAt,
+              hiddenAt: this.#focusStage.poster.probe.hiddenAt,
+            },
+            firstFrameAt: this.#focusPlayer.probe.firstFrameAt,
           }
         : null,
     };
@@ -785,9 +1044,12 @@ class Wall {
 
 export function startWall(): void {
   // ?perConnection=N: tiles per signaling connection (default 30), e.g. to try a big wall's sharding.
-  const per = Number(new URLSearchParams(location.search).get('perConnection')) || TILES_PER_CONNECTION;
+  const params = new URLSearchParams(location.search);
+  const per = Number(params.get('perConnection')) || TILES_PER_CONNECTION;
+  // ?mode=snapshots: the snapshot wall (every office as a refreshed snapshot, live on click).
+  const mode: WallMode = params.get('mode') === 'snapshots' ? 'snapshots' : 'live';
   document.head.append(h('style', {}, STAGE_CSS));
-  const wall = new Wall('', Math.max(1, Math.min(TILES_PER_CONNECTION, per)));
+  const wall = new Wall('', Math.max(1, Math.min(TILES_PER_CONNECTION, per)), mode);
   const w = window as unknown as {
     cctvWall: () => WallSnapshot;
     cctvSetToken: (t: string) => Promise<void>;
@@ -816,7 +1078,7 @@ export function startWall(): void {
       });
   };
   void startAccess({
-    keep: ['latency', 'perConnection'],
+    keep: ['latency', 'perConnection', 'mode'],
     onToken: async (t) => {
       await wall.setToken(t, false);
       load();

@@ -3,9 +3,11 @@
 // variant), stats, and clear states for connecting, offline camera and forbidden stream. The address
 // and the web app manifest always name the camera shown, so "add to home screen" reopens it. Keeps
 // the player probe (window.cctvPlayer) and window.cctvSetToken that the browser tests and embedding
-// pages use, and window.cctvAccess (token or session).
+// pages use, and window.cctvAccess (token or session). The camera's snapshot is asked for at script
+// start, beside signaling, and shows until live video has its first frame (window.cctvPoster).
 
 import { emblem, h, icon, normalise } from './dom.js';
+import { type EarlySnapshot, primed, SAVER_KEY, streamFromAddress } from './earlyPoster.js';
 import {
   GatewayClient,
   type GatewayError,
@@ -16,11 +18,20 @@ import {
 } from './GatewayClient.js';
 import { LivePlayer, type PlayerProbe } from './LivePlayer.js';
 import { AUTH_ENDED_LABEL, CITY, errorText, isAuthEnded, ORG, STATE_LABEL } from './labels.js';
-import { type Access, type AccessProbe, accessProbe, endedText, signOutControl, startAccess } from './session.js';
+import type { PosterProbe } from './Poster.js';
+import {
+  type Access,
+  type AccessProbe,
+  accessProbe,
+  endedText,
+  liveToken,
+  signOutControl,
+  startAccess,
+} from './session.js';
+import { snapshotSource } from './snapshot.js';
 import { STAGE_CSS, Stage } from './stage.js';
 import { sortStreams } from './streams.js';
 
-const SAVER_KEY = 'cctv-datasaver';
 /** Address parameters the view keeps beside the camera in /m/<id>. */
 const KEPT = ['latency', 'ice'];
 
@@ -55,7 +66,9 @@ function ensureHomeScreenTags(): void {
     document.head.append(h('link', { rel: 'apple-touch-icon', href: '/favicon.svg' }));
 }
 
-export function startWatch(): void {
+/** `early`: the snapshot app.ts asked for at script start (the poster takes it instead of asking again). */
+export function startWatch(early: EarlySnapshot | null = null): void {
+  performance.mark('cctv:view');
   let access: Access | undefined;
   // Runs takeToken() at once (before anything awaits): ?token= leaves the address bar now.
   const accessReady = startAccess({
@@ -70,9 +83,11 @@ export function startWatch(): void {
       }
     },
   });
+  // The token startAccess just took from the address or the tab (none: the sign-in cookie), so the
+  // poster need not wait for the session's answer.
+  const earlyToken = liveToken(sessionStorage.getItem('cctv-token') ?? '');
   const params = new URLSearchParams(location.search);
-  const fromPath = /^\/m\/([^/]+)/.exec(location.pathname)?.[1];
-  let wanted = fromPath ? decodeURIComponent(fromPath) : params.get('stream');
+  let wanted = streamFromAddress();
   ensureHomeScreenTags();
   if (wanted) showInAddress(wanted);
 
@@ -83,15 +98,18 @@ export function startWatch(): void {
   });
   const video = h('video', { muted: true, autoplay: true, playsinline: true });
   const player = new LivePlayer(client, video);
-  const stage = new Stage(player, { videoId: 'video' });
+  const snapshots = primed(snapshotSource({ base: location.origin, token: () => access?.token || earlyToken }), early);
+  const stage = new Stage(player, { videoId: 'video', snapshots });
 
   // Synchronously, before anything awaits: the tests read these right after the page loads.
   const w = window as unknown as {
     cctvPlayer: PlayerProbe;
     cctvSetToken: (t: string) => Promise<void>;
     cctvAccess: AccessProbe;
+    cctvPoster: PosterProbe;
   };
   w.cctvPlayer = player.probe;
+  w.cctvPoster = stage.poster.probe;
   w.cctvAccess = { kind: 'pending' };
   w.cctvSetToken = async (t: string) => {
     sessionStorage.setItem('cctv-token', t);
@@ -221,6 +239,8 @@ export function startWatch(): void {
   };
   player.addEventListener('statechange', renderStatus);
   renderStatus();
+  // The poster first: before the access, the stream list and signaling (they follow in parallel).
+  if (wanted) stage.posterBinding.want(wanted, saver ? 'sub' : 'main');
 
   const variantFor = (s: StreamSummary): Variant => (saver && s.variants.includes('sub') ? 'sub' : 'main');
 

@@ -52,7 +52,7 @@ export interface CityResult {
   /** Share of time the gateway's Node event loop was busy (the packet relay runs on it), percent. */
   nodeEventLoopPct: number;
   restarts: number;
-  /** What the keyframe caches held at the end (MiB, all cameras), and per camera (KiB). */
+  /** The keyframe caches' memory at the end (MiB, all cameras), and per camera (KiB). */
   keyframeCacheMiB: number;
   keyframeCacheKiBPerCamera: number;
 }
@@ -148,7 +148,7 @@ async function runCity(opts: IngestOptions, ingest: IngestPath): Promise<CityRes
     const ffmpeg = mem(ffmpegPids());
     const gatewayPct = round1((cpu.groups['node'] ?? 0) + (cpu.groups['workers'] ?? 0) + (cpu.groups['ffmpeg'] ?? 0));
     const n = ids.length;
-    const cacheBytes = variants.reduce((sum, v) => sum + (v.keyframes?.bytes ?? 0), 0);
+    const cacheBytes = variants.reduce((sum, v) => sum + (v.keyframes?.capacity ?? 0), 0);
     const totalPss = node.pssMiB + workers.pssMiB + ffmpeg.pssMiB;
     return {
       ingest,

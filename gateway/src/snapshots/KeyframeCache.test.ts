@@ -69,6 +69,22 @@ describe('KeyframeCache', () => {
     expect(c.gop()).toBeUndefined(); // a P-frame after clear() is no start
   });
 
+  it('copies into one arena that grows for a large GOP and is reused from its start at the next keyframe', () => {
+    const c = new KeyframeCache(1 << 20);
+    push(c, rtp(idr(1), 100, true));
+    const big = (n: number) => Buffer.concat([Buffer.from([0x41]), Buffer.alloc(999, n)]);
+    for (let i = 0; i < 100; i++) push(c, rtp(big(i), 200 + i, true));
+    expect(c.capacity).toBe(128 * 1024);
+    const gop = c.gop();
+    expect(gop?.frames).toBe(101);
+    expect(gop?.annexB).toEqual(annexB(idr(1), ...Array.from({ length: 100 }, (_, i) => big(i))));
+    push(c, rtp(idr(2), 400, true));
+    expect(c.gop()?.annexB).toEqual(annexB(idr(2)));
+    expect(c.capacity).toBe(128 * 1024);
+    c.clear();
+    expect(c.capacity).toBe(0);
+  });
+
   it('appendAnnexB splits a STAP-A into its NAL units', () => {
     const parts: Buffer[] = [];
     appendAnnexB(parts, stapAPayload([SPS, PPS]));

@@ -3,7 +3,8 @@
 // snapshot can decode up to the newest frame without waiting for the camera's next keyframe.
 // Bounded in bytes: a GOP larger than the bound keeps its start (a snapshot is then older, and says
 // so by its frame time). Nothing is parsed on the hot path beyond the RTP header and the first bytes
-// of the payload.
+// of the payload, and nothing allocated: payloads are copied into one arena per variant, reused from
+// its start at each keyframe and grown (doubling, up to the bound) only when a GOP outgrows it.
 import { HAS_SPS, IDR_START, inspectH264, NAL_FU_A, NAL_PPS, NAL_STAP_A, parameterSets } from '../ingest/rtsp/h264.js';
 import { payloadEnd, payloadOffset } from '../ingest/rtsp/rtp.js';
 
@@ -29,7 +30,11 @@ interface Waiter {
 }
 
 export class KeyframeCache {
-  #payloads: Buffer[] = [];
+  #arena: Buffer = Buffer.alloc(0);
+  /** Where each payload starts in the arena and how long it is; `#count` of them are in use. */
+  #starts = new Uint32Array(1024);
+  #lengths = new Uint32Array(1024);
+  #count = 0;
   #bytes = 0;
   /** Payloads up to the newest marker (a complete access unit), and how many frames that is. */
   #completeCount = 0;
@@ -44,9 +49,14 @@ export class KeyframeCache {
 
   constructor(readonly maxBytes: number) {}
 
-  /** Bytes held now (for the memory figure of the benchmark and metrics). */
+  /** Bytes of video held now. */
   get bytes(): number {
     return this.#bytes;
+  }
+
+  /** Bytes the cache's arena takes (its memory, whatever it holds now). */
+  get capacity(): number {
+    return this.#arena.length;
   }
 
   /** One RTP packet as sent to mediasoup (the forwarder's tap); `buf` is not kept. */
@@ -67,22 +77,47 @@ export class KeyframeCache {
     } else if (((buf[p] as number) & 0x1f) === NAL_PPS) this.#pps = Buffer.from(buf.subarray(p, end));
     this.#ts = ts;
     if (this.#keyframeAt === 0) return; // waiting for the first keyframe
-    if (this.#bytes + (end - p) > this.maxBytes) {
+    const n = end - p;
+    if (this.#bytes + n > this.#arena.length && !this.#grow(this.#bytes + n)) {
       this.#truncated = true;
       return;
     }
-    this.#payloads.push(Buffer.from(buf.subarray(p, end)));
-    this.#bytes += end - p;
+    if (this.#count === this.#starts.length) this.#growIndex();
+    buf.copy(this.#arena, this.#bytes, p, end);
+    this.#starts[this.#count] = this.#bytes;
+    this.#lengths[this.#count] = n;
+    this.#count++;
+    this.#bytes += n;
     if ((buf[off + 1] as number) & 0x80) {
-      this.#completeCount = this.#payloads.length;
+      this.#completeCount = this.#count;
       this.#frames++;
       this.#frameAt = Date.now();
       if (this.#waiters.length) this.#wake();
     }
   }
 
+  /** A larger arena (what it holds copied over), or false past the bound. */
+  #grow(need: number): boolean {
+    if (need > this.maxBytes) return false;
+    let size = Math.max(64 * 1024, this.#arena.length);
+    while (size < need) size *= 2;
+    const next = Buffer.allocUnsafe(Math.min(size, this.maxBytes));
+    this.#arena.copy(next, 0, 0, this.#bytes);
+    this.#arena = next;
+    return true;
+  }
+
+  #growIndex(): void {
+    const starts = new Uint32Array(this.#starts.length * 2);
+    const lengths = new Uint32Array(this.#lengths.length * 2);
+    starts.set(this.#starts);
+    lengths.set(this.#lengths);
+    this.#starts = starts;
+    this.#lengths = lengths;
+  }
+
   #reset(): void {
-    this.#payloads = [];
+    this.#count = 0;
     this.#bytes = 0;
     this.#completeCount = 0;
     this.#frames = 0;
@@ -90,9 +125,10 @@ export class KeyframeCache {
     this.#keyframeAt = Date.now();
   }
 
-  /** Forgets the picture (the ingest stopped: what is held is no longer current). */
+  /** Forgets the picture and frees its memory (the ingest stopped: what is held is no longer current). */
   clear(): void {
     this.#reset();
+    this.#arena = Buffer.alloc(0);
     this.#keyframeAt = 0;
     this.#frameAt = 0;
     this.#ts = -1;
@@ -137,7 +173,10 @@ export class KeyframeCache {
     // Parameter sets first, in case the camera sent them only in its SDP (the relay then inserts a
     // STAP-A, which comes through here too; duplicates cost the decoder nothing).
     if (this.#sps && this.#pps) parts.push(START_CODE, this.#sps, START_CODE, this.#pps);
-    for (let i = 0; i < this.#completeCount; i++) appendAnnexB(parts, this.#payloads[i] as Buffer);
+    for (let i = 0; i < this.#completeCount; i++) {
+      const start = this.#starts[i] as number;
+      appendAnnexB(parts, this.#arena.subarray(start, start + (this.#lengths[i] as number)));
+    }
     return {
       annexB: Buffer.concat(parts),
       frames: this.#frames,

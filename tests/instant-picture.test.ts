@@ -13,6 +13,7 @@ import type { PlayerProbe } from '../web-client/src/LivePlayer.js';
 import type { PosterProbe } from '../web-client/src/Poster.js';
 import type { WallSnapshot } from '../web-client/src/wall.js';
 import { type Browser, launchBrowser } from './support/browser.js';
+import { startGatewayProcess } from './support/gatewayProcess.js';
 import { wallSnap } from './support/player.js';
 import { gatewayOnSim, type Stack, sleep, waitFor } from './support/stack.js';
 
@@ -116,9 +117,9 @@ const probe = (page: Page) => page.evaluate(() => (window as unknown as { cctvPl
 const poster = (page: Page) => page.evaluate(() => (window as unknown as { cctvPoster: PosterProbe }).cctvPoster);
 
 /** A snapshot the way the pages ask for one; its status and how long it took. */
-async function snapshot(id: string, query = ''): Promise<{ status: number; ms: number }> {
+async function snapshot(id: string, query = '', base = stack.base): Promise<{ status: number; ms: number }> {
   const t0 = Date.now();
-  const res = await fetch(`${stack.base}/api/streams/${id}/snapshot.jpg${query}`, {
+  const res = await fetch(`${base}/api/streams/${id}/snapshot.jpg${query}`, {
     headers: { authorization: `Bearer ${stack.token()}` },
   });
   const body = Buffer.from(await res.arrayBuffer());
@@ -128,12 +129,25 @@ async function snapshot(id: string, query = ''): Promise<{ status: number; ms: n
 
 describe('poster first', () => {
   it('the phone view shows the poster ≤ 300 ms after navigation starts on a warm stream with a 4 s GOP, then live frames', async () => {
+    // The gateway in a process of its own, as in production: the page's timings are then not the
+    // test runner's (whose event loop also runs this file's gateway, forty cameras and Playwright).
+    const gw = await startGatewayProcess([
+      { id: 'clock-plain', name: 'Kantor Kelurahan Jam Biasa', main: { url: sim.url('clock-plain') }, alwaysOn: true },
+    ]);
+    try {
+      await phoneViewPoster(gw.base);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  async function phoneViewPoster(base: string): Promise<void> {
     // What a snapshot of this camera costs at the gateway, each past its 1 s JPEG cache (the page's
     // snapshot below is decoded for it too, not a cached answer).
     const server: number[] = [];
     for (let i = 0; i < 3; i++) {
       const r = await waitFor('a snapshot', async () => {
-        const x = await snapshot('clock-plain');
+        const x = await snapshot('clock-plain', '', base);
         return x.status === 200 ? x : undefined;
       });
       server.push(r.ms);
@@ -142,12 +156,12 @@ describe('poster first', () => {
     // A first visit, so the browser has the page's script as a returning phone has; then a blank page
     // (no teardown of that view in the measurement).
     const page = await newPage(390, 844);
-    await page.goto(`${stack.base}/m/kel-uji-01?token=${stack.token()}`);
+    await page.goto(`${base}/m/clock-plain?token=${stack.token()}`);
     await waitFor('the first visit to play', async () => (await probe(page)).state === 'live', 20_000);
     await page.goto('about:blank');
     await sleep(1500);
 
-    await page.goto(`${stack.base}/m/clock-plain`);
+    await page.goto(`${base}/m/clock-plain`);
     const shown = await waitFor('the poster', async () => {
       const p = await poster(page);
       return p.firstShownAt !== null ? p : undefined;
@@ -169,9 +183,6 @@ describe('poster first', () => {
       const script = performance.getEntriesByType('resource').find((e) => e.name.endsWith('/app.js')) as
         | PerformanceResourceTiming
         | undefined;
-      const early = performance.getEntriesByType('resource').find((e) => e.name.endsWith('/early.js')) as
-        | PerformanceResourceTiming
-        | undefined;
       const earlyPoster = performance.getEntriesByName('cctv:early-poster')[0];
       const start = performance.getEntriesByName('cctv:start')[0];
       const view = performance.getEntriesByName('cctv:view')[0];
@@ -184,20 +195,19 @@ describe('poster first', () => {
         mediasoup: ms ? Math.round(ms.startTime) : null,
         snapStart: snap ? Math.round(snap.startTime) : null,
         snapEnd: snap ? Math.round(snap.responseEnd) : null,
-        early: early ? `${Math.round(early.startTime)}→${Math.round(early.responseEnd)}` : null,
         earlyPoster: earlyPoster ? earlyPoster.startTime : null,
       };
     });
     // On screen: early.js's picture (before the bundle runs), or the view's own poster if it was first.
     const posterMs = Math.round(Math.min(timing.earlyPoster ?? Number.POSITIVE_INFINITY, shown.firstShownAt as number));
-    // The issue's goal is 300 ms; measured here 330-460 ms on 2 cores, with the gateway, the
-    // simulator's encoders and the test runner in one busy process (the benchmark measures it).
-    const limit = bound(800, 1500);
+    // The issue's goal is 300 ms. Measured here 180-460 ms (the page's main thread is busy with the
+    // bundle while the snapshot comes in): bounded at 600 ms, the figure printed.
+    const limit = bound(600, 1200);
     const firstFrame = Math.round(live.firstFrameAt as number);
     const gap = Math.round((after.hiddenAt ?? Number.NaN) - (live.firstFrameAt as number));
     console.log(
       `phone view, warm clock camera with a 4 s GOP: poster on screen ${posterMs} ms after navigation started ` +
-        `(page ${timing.html} ms, early.js ${timing.early} ms, its picture up at ${timing.earlyPoster === null ? '–' : Math.round(timing.earlyPoster)} ms, the view's poster at ${Math.round(shown.firstShownAt as number)} ms, script loaded ${timing.script} ms, running ${timing.start} ms, the view at ${timing.view} ms, ` +
+        `(page ${timing.html} ms, early.js's picture up at ${timing.earlyPoster === null ? '–' : Math.round(timing.earlyPoster)} ms, the view's poster at ${Math.round(shown.firstShownAt as number)} ms, script loaded ${timing.script} ms, running ${timing.start} ms, the view at ${timing.view} ms, ` +
         `snapshot request ${timing.snapStart}→${timing.snapEnd} ms (the poster had it at ${Math.round(shown.arrivedAt ?? 0)} ms), ` +
         `mediasoup-client loaded at ${timing.mediasoup} ms, ` +
         `its frame ${shown.ageMs} ms old); first live frame at ${firstFrame} ms; the poster came down ${gap} ms after it. ` +
@@ -212,7 +222,7 @@ describe('poster first', () => {
     expect(gap).toBeLessThan(100);
     expect(firstFrame).toBeGreaterThan(posterMs);
     await page.close();
-  });
+  }
 
   it('with ONVIF on, the first live frame comes ≤ 1 s after the click; without ONVIF it waits for the GOP', async () => {
     const page = await newPage(1280, 800);

@@ -67,6 +67,9 @@ function ensureHomeScreenTags(): void {
 }
 
 /** `early`: the snapshot app.ts asked for at script start (the poster takes it instead of asking again). */
+/** How long the view waits for early.js's picture before it connects. */
+const EARLY_WAIT_MS = 250;
+
 export function startWatch(early: EarlySnapshot | null = null): void {
   performance.mark('cctv:view');
   let access: Access | undefined;
@@ -107,6 +110,8 @@ export function startWatch(early: EarlySnapshot | null = null): void {
     cctvSetToken: (t: string) => Promise<void>;
     cctvAccess: AccessProbe;
     cctvPoster: PosterProbe;
+    /** early.js: settles once its picture is up, or there is none. */
+    cctvEarlyShown?: Promise<void>;
   };
   w.cctvPlayer = player.probe;
   w.cctvPoster = stage.poster.probe;
@@ -374,6 +379,9 @@ export function startWatch(early: EarlySnapshot | null = null): void {
   }
 
   async function main(): Promise<void> {
+    // early.js's picture first (EARLY_WAIT_MS at most): the connection's work (WebSocket, access,
+    // mediasoup-client) would otherwise hold the main thread while that picture comes in.
+    await Promise.race([w.cctvEarlyShown, new Promise((r) => setTimeout(r, EARLY_WAIT_MS))]);
     await client.connect();
     streams = sortStreams(await client.listStreams());
     renderList();

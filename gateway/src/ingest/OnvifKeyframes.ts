@@ -185,21 +185,35 @@ export class OnvifKeyframes {
         : undefined;
     let status: number;
     let xml: string;
+    // Our own timer, not AbortSignal.any([signal, AbortSignal.timeout()]): on Node 20 the timeout
+    // signal inside any() can be garbage collected before it fires, and the call then never ends.
+    const ctl = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ctl.abort();
+    }, timeoutMs);
+    const stop = () => ctl.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    if (signal.aborted) ctl.abort();
     try {
       const res = await fetch(url, {
         method: 'POST',
         headers: { 'content-type': `application/soap+xml; charset=utf-8; action="${onvifAction(op)}"` },
         body: soapEnvelope(body, auth),
         redirect: 'error',
-        signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
+        signal: ctl.signal,
       });
       this.#followClock(res.headers.get('date'));
       status = res.status;
       xml = await res.text();
     } catch (err) {
       const e = err as Error & { cause?: { code?: string; message?: string } };
-      if (e.name === 'TimeoutError') throw new OnvifCallError('timeout', `${op}: no answer within ${timeoutMs} ms`);
+      if (timedOut) throw new OnvifCallError('timeout', `${op}: no answer within ${timeoutMs} ms`);
       throw new OnvifCallError('unreachable', `${op}: ${e.cause?.code ?? e.cause?.message ?? e.message}`);
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', stop);
     }
     if (xml.length > MAX_ANSWER_CHARS) throw new OnvifCallError('bad-answer', `${op}: answer over 1 MiB`);
     const answer = classifyAnswer(status, xml);

@@ -167,9 +167,10 @@ export class RtpForwarder {
 
   #send(buf: Buffer, off: number, len: number): void {
     const stamped = this.#stamp?.apply(buf, off, len);
-    this.tap?.(stamped ?? buf, stamped ? 0 : off, stamped ? stamped.length : len);
     if (stamped) this.rtp.send(stamped);
     else this.rtp.send(buf, off, len);
+    // After the send: whatever the tap does (the keyframe cache's copy) never delays a packet.
+    this.tap?.(stamped ?? buf, stamped ? 0 : off, stamped ? stamped.length : len);
   }
 
   /** Passes the source's sender report on, in the Producer's SSRC and timestamp space; false when it could not be mapped yet. */

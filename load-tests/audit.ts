@@ -10,7 +10,7 @@ import path from 'node:path';
 import { AuditLog } from '../gateway/src/audit/AuditLog.js';
 import { hmacKey } from '../gateway/src/audit/chain.js';
 import { trailFiles } from '../gateway/src/audit/files.js';
-import type { AuditRecord, ViewStartRecord } from '../gateway/src/audit/records.js';
+import { type AuditRecord, type ViewStartRecord, viewEnded } from '../gateway/src/audit/records.js';
 import { headPath, readHead, verifyTrail } from '../gateway/src/audit/verify.js';
 import {
   envNumber,
@@ -129,20 +129,7 @@ async function run(mode: AuditRun['mode'], o: AuditBenchOptions, dir: string): P
       // As many end as start: the oldest open view ends (after ~1 s once the load is steady).
       const v = open.length > o.rate ? open.shift() : undefined;
       if (v) {
-        const end: AuditRecord = {
-          kind: 'view',
-          id: v.id,
-          sub: v.sub,
-          role: v.role,
-          stream: v.stream,
-          variant: v.variant,
-          start: v.at,
-          end: at.toISOString(),
-          durationMs: at.getTime() - Date.parse(v.at),
-          client: v.client,
-          userAgent: v.userAgent,
-          endReason: 'closed_by_viewer',
-        };
+        const end: AuditRecord = viewEnded(v, at.getTime(), 'closed_by_viewer');
         const e = performance.now();
         log?.append(end);
         endUs.push((performance.now() - e) * 1000);

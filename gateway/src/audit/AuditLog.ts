@@ -15,7 +15,15 @@ import { GatewayError } from '../../../signaling/src/errors.js';
 import { checkpointPayload, GENESIS, hashText, openLine, type Signer, sealLine } from './chain.js';
 import { eachLine, rotatedName, type TrailFile, trailFiles } from './files.js';
 import { type QueryResult, queryTrail } from './query.js';
-import type { AccessRecord, AuditQuery, CheckpointRecord, GapRecord, TrailRecord, ViewStartRecord } from './records.js';
+import {
+  type AccessRecord,
+  type AuditQuery,
+  type CheckpointRecord,
+  type GapRecord,
+  type TrailRecord,
+  type ViewStartRecord,
+  viewEnded,
+} from './records.js';
 import { type HeadFile, headPath } from './verify.js';
 
 export type {
@@ -144,20 +152,7 @@ export class AuditLog {
     const open = [...this.#open.values()];
     for (const v of open) {
       const end = Math.max(lastAlive ?? Date.parse(v.at), Date.parse(v.at));
-      this.append({
-        kind: 'view',
-        id: v.id,
-        sub: v.sub,
-        role: v.role,
-        stream: v.stream,
-        variant: v.variant,
-        start: v.at,
-        end: iso(end),
-        durationMs: end - Date.parse(v.at),
-        client: v.client,
-        userAgent: v.userAgent,
-        endReason: crashed ? 'gateway crashed' : 'gateway stopped',
-      });
+      this.append(viewEnded(v, end, crashed ? 'gateway crashed' : 'gateway stopped'));
     }
     this.append({
       kind: 'gateway',

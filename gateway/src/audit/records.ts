@@ -32,6 +32,24 @@ export interface ViewStartRecord {
   userAgent: string;
 }
 
+/** The view record that closes `start` at `endMs` (ms since epoch) for `endReason`. */
+export function viewEnded(start: ViewStartRecord, endMs: number, endReason: string): AuditRecord {
+  return {
+    kind: 'view',
+    id: start.id,
+    sub: start.sub,
+    role: start.role,
+    stream: start.stream,
+    variant: start.variant,
+    start: start.at,
+    end: new Date(endMs).toISOString(),
+    durationMs: endMs - Date.parse(start.at),
+    client: start.client,
+    userAgent: start.userAgent,
+    endReason,
+  };
+}
+
 /** A sign-in, sign-out or refused sign-in: who (as they named themselves), how, from where, the result. */
 export interface SignInRecord {
   kind: 'signin' | 'signout';

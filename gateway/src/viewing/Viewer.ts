@@ -81,6 +81,8 @@ interface Transport {
   slot: WorkerSlot;
   /** Not on `slot.router` (createTransportOn). */
   on?: TransportRouter | undefined;
+  /** The router it is on: closed first when its worker dies, before the transport and its consumers. */
+  router: types.Router;
   /** Closed with its worker: the viewer was told once for all its consumers. */
   lost: boolean;
   /** connectTransport was called (mediasoup allows it once). */
@@ -206,7 +208,7 @@ export class Viewer implements ViewerPort {
       transport.close();
       throw closedError();
     }
-    const entry: Transport = { transport, slot, on, lost: false, connected: false };
+    const entry: Transport = { transport, slot, on, router: on?.router ?? slot.router, lost: false, connected: false };
     this.#transports.set(transport.id, entry);
     slot.trackTransport(transport);
     transport.on('dtlsstatechange', (s) => {
@@ -325,14 +327,18 @@ export class Viewer implements ViewerPort {
           // The stream's Producer was rebuilt on another worker, unless the stream itself is gone.
           this.#consumerGone(consumer, view, sv.closed ? 'stream_closed' : 'stream_moved'),
         );
-        consumer.on('transportclose', () =>
+        consumer.on('transportclose', () => {
+          // mediasoup closes a dead worker's consumers before their transport says 'routerclose'; the
+          // router is closed already. The viewer then hears transportClosed only, and consumes again at
+          // once (a consumerClosed 'transport_closed' first would make a player wait before retrying).
+          if (t.router.closed) t.lost = true;
           this.#consumerGone(
             consumer,
             view,
             this.#closed ? 'disconnected' : t.lost ? 'worker_died' : 'transport_closed',
             !t.lost,
-          ),
-        );
+          );
+        });
         if (this.#closed) throw closedError();
       }
       if (view.consumers.size > 0)

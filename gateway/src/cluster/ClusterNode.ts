@@ -34,6 +34,13 @@ export interface ClusterNodeOptions {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * A drain switches viewers this long before the new owner's next keyframe is due: time for the edges
+ * to hear, consume again and resume (~50 ms on an idle machine, a few times that under load).
+ */
+const SWITCH_LEAD_MS = 350;
+/** Longer GOPs are not waited for: a drain should not hold a node for more than this per camera. */
+const MAX_ALIGNED_GOP_MS = 8000;
 
 export class ClusterNode implements VariantCluster {
   readonly cluster: Cluster;
@@ -279,6 +286,27 @@ export class ClusterNode implements VariantCluster {
         return reply.send(snap.jpeg);
       },
     );
+    // A draining owner times its hand-over by this node's ingest of the camera: when its next keyframe is due.
+    app.get(
+      '/cluster/keyframe/:id/:variant',
+      {
+        schema: {
+          params: T.Object({
+            id: T.String({ maxLength: 128 }),
+            variant: T.Union([T.Literal('main'), T.Literal('sub')]),
+          }),
+          querystring: T.Object(
+            { gopMs: T.Optional(T.Integer({ minimum: 0, maximum: 60_000 })) },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (req) => {
+        const { id, variant } = req.params as { id: string; variant: 'main' | 'sub' };
+        const { gopMs } = req.query as { gopMs?: number };
+        return { next: this.opts.streams().get(id, variant).keyframes?.nextKeyframe(gopMs) ?? null };
+      },
+    );
     // Another node asks for this node's page of the audit trail (GET /api/audit merges them).
     app.get('/cluster/audit', async (req) => this.opts.audit.query(req.query as AuditQuery));
     // Drain: the owner hands a camera over; take its lease and start its ingest before the owner stops.
@@ -364,6 +392,7 @@ export class ClusterNode implements VariantCluster {
     await this.cluster.release(camera);
     const target = this.cluster.node(this.cluster.rank(camera, this.cluster.id) ?? '');
     let to: string | undefined;
+    let aligned = 0;
     if (target && variants.length) {
       try {
         const r = await callNode<{ adopted: boolean }>(
@@ -380,13 +409,41 @@ export class ClusterNode implements VariantCluster {
           // follow the switch would wait out the spacing between requests (cameras are not hammered).
           // This node keeps sending meanwhile, so the switch then costs one keyframe round trip.
           await sleep(PLI_MIN_INTERVAL_MS + 100);
+          // A camera that ignores keyframe requests sends one only every GOP: switch just before the
+          // new owner's next one is due, so the viewers wait for it about SWITCH_LEAD_MS, not a GOP.
+          aligned = await this.#untilKeyframe(target.url, camera, variants);
+          await sleep(aligned);
         }
       } catch (err) {
         this.#logger.warn({ camera, target: target.id, err: (err as Error).message }, 'cluster: hand-over refused');
       }
     }
     await this.#handOver(camera, 'drain');
-    this.#logger.info({ camera, to: to ?? null, ms: Date.now() - t0 }, 'cluster: camera handed over');
+    this.#logger.info(
+      { camera, to: to ?? null, ms: Date.now() - t0, keyframeWaitMs: aligned },
+      'cluster: camera handed over',
+    );
+  }
+
+  /** How long to wait so the switch lands SWITCH_LEAD_MS before the new owner's next keyframe (0: unknown). */
+  async #untilKeyframe(url: string, camera: string, variants: ('main' | 'sub')[]): Promise<number> {
+    const variant = variants.includes('main') ? 'main' : variants[0];
+    if (!variant) return 0;
+    // This node's ingest has seen the camera's GOP for long; the new one may have seen one keyframe.
+    const gop = this.opts.streams().get(camera, variant).keyframes?.gopMs ?? 0;
+    const path = `/cluster/keyframe/${encodeURIComponent(camera)}/${variant}?gopMs=${gop}`;
+    const r = await callNode<{ next: { inMs: number; gopMs: number } | null }>(
+      this.opts.secret,
+      url,
+      'GET',
+      path,
+      undefined,
+      2000,
+    ).catch(() => undefined);
+    const next = r?.next;
+    if (!next || next.gopMs > MAX_ALIGNED_GOP_MS) return 0;
+    const wait = next.inMs - SWITCH_LEAD_MS;
+    return wait >= 0 ? wait : wait + next.gopMs;
   }
 
   async #handOver(camera: string, why: string): Promise<void> {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { stapAPayload } from '../ingest/rtsp/h264.js';
 import { appendAnnexB, KeyframeCache } from './KeyframeCache.js';
 
@@ -44,6 +44,27 @@ describe('KeyframeCache', () => {
     const gop = c.gop();
     expect(gop?.frames).toBe(1);
     expect(gop?.annexB).toEqual(annexB(Buffer.from([0x65, 9, 9, 8])));
+  });
+
+  it('predicts the next keyframe from the GOP it saw, or from a hint before its second keyframe', () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    try {
+      const c = new KeyframeCache(1 << 20);
+      expect(c.nextKeyframe(1000)).toBeUndefined(); // no keyframe yet
+      push(c, rtp(idr(1), 100, true));
+      expect(c.nextKeyframe()).toBeUndefined(); // one keyframe, no GOP known
+      vi.advanceTimersByTime(300);
+      expect(c.nextKeyframe(1000)).toEqual({ inMs: 700, gopMs: 1000 });
+      vi.advanceTimersByTime(900); // the keyframe due at 1000 came late, at 1200
+      push(c, rtp(idr(2), 200, true));
+      expect(c.gopMs).toBe(1200);
+      vi.advanceTimersByTime(2600); // two GOPs later and some: the next is 1200 - 200 away
+      expect(c.nextKeyframe(1000)).toEqual({ inMs: 1000, gopMs: 1200 });
+      c.clear();
+      expect(c.gopMs).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('keeps the start of a GOP larger than its bound and says it was truncated', () => {

@@ -41,6 +41,8 @@ export class KeyframeCache {
   #frames = 0;
   #ts = -1;
   #keyframeAt = 0;
+  /** The time between the two latest keyframes (0 until two came): the camera's GOP, as it sends it. */
+  #gopMs = 0;
   #frameAt = 0;
   #truncated = false;
   #sps: Buffer | undefined;
@@ -69,7 +71,11 @@ export class KeyframeCache {
     const ts = buf.readUInt32BE(off + 4);
     const flags = inspectH264(buf, p, end - p);
     // A keyframe's first packet: its SPS, or its IDR when no SPS came before it with its timestamp.
-    if (flags & (HAS_SPS | IDR_START) && ts !== this.#ts) this.#reset();
+    if (flags & (HAS_SPS | IDR_START) && ts !== this.#ts) {
+      const now = Date.now();
+      if (this.#keyframeAt > 0) this.#gopMs = now - this.#keyframeAt;
+      this.#reset(now);
+    }
     if (flags & HAS_SPS) {
       const ps = parameterSets(buf, p, end - p);
       if (ps.sps) this.#sps = ps.sps;
@@ -116,13 +122,31 @@ export class KeyframeCache {
     this.#lengths = lengths;
   }
 
-  #reset(): void {
+  #reset(now = Date.now()): void {
     this.#count = 0;
     this.#bytes = 0;
     this.#completeCount = 0;
     this.#frames = 0;
     this.#truncated = false;
-    this.#keyframeAt = Date.now();
+    this.#keyframeAt = now;
+  }
+
+  /**
+   * When the camera's next keyframe is due if it keeps its GOP (ms from `now`), and that GOP; undefined
+   * before a keyframe came, or until two came unless `gopHint` (the GOP as another ingest of the camera
+   * saw it) is given. A camera that ignores keyframe requests sends them only this way, so a planned
+   * switch of viewers to this ingest (a drain) is timed to land just before one.
+   */
+  nextKeyframe(gopHint = 0, now = Date.now()): { inMs: number; gopMs: number } | undefined {
+    const gop = this.#gopMs || gopHint;
+    if (gop <= 0 || this.#keyframeAt === 0) return undefined;
+    const since = (now - this.#keyframeAt) % gop;
+    return { inMs: gop - since, gopMs: gop };
+  }
+
+  /** The time between the two latest keyframes (0 until two came). */
+  get gopMs(): number {
+    return this.#gopMs;
   }
 
   /** Forgets the picture and frees its memory (the ingest stopped: what is held is no longer current). */
@@ -130,6 +154,7 @@ export class KeyframeCache {
     this.#reset();
     this.#arena = Buffer.alloc(0);
     this.#keyframeAt = 0;
+    this.#gopMs = 0;
     this.#frameAt = 0;
     this.#ts = -1;
   }

@@ -158,14 +158,25 @@ describe('poster first', () => {
     const page = await newPage(390, 844);
     await page.goto(`${base}/m/clock-plain?token=${stack.token()}`);
     await waitFor('the first visit to play', async () => (await probe(page)).state === 'live', 20_000);
-    await page.goto('about:blank');
-    await sleep(1500);
-
-    await page.goto(`${base}/m/clock-plain`);
-    const shown = await waitFor('the poster', async () => {
-      const p = await poster(page);
-      return p.firstShownAt !== null ? p : undefined;
-    });
+    // Three navigations, each past the gateway's 1 s JPEG cache (a fresh decode every time): the
+    // median is the figure, as in the benchmark; the last one is also followed to live video.
+    const runs: { posterMs: number; shown: PosterProbe }[] = [];
+    for (let i = 0; i < 3; i++) {
+      await page.goto('about:blank');
+      await sleep(1500);
+      await page.goto(`${base}/m/clock-plain`);
+      const shown = await waitFor('the poster', async () => {
+        const p = await poster(page);
+        return p.firstShownAt !== null ? p : undefined;
+      });
+      const early = await page.evaluate(() => performance.getEntriesByName('cctv:early-poster')[0]?.startTime ?? null);
+      // On screen: early.js's picture (before the bundle runs), or the view's own poster if it was first.
+      runs.push({
+        posterMs: Math.round(Math.min(early ?? Number.POSITIVE_INFINITY, shown.firstShownAt as number)),
+        shown,
+      });
+    }
+    const shown = (runs.at(-1) as { shown: PosterProbe }).shown;
     const live = await waitFor(
       'live frames',
       async () => {
@@ -198,22 +209,23 @@ describe('poster first', () => {
         earlyPoster: earlyPoster ? earlyPoster.startTime : null,
       };
     });
-    // On screen: early.js's picture (before the bundle runs), or the view's own poster if it was first.
-    const posterMs = Math.round(Math.min(timing.earlyPoster ?? Number.POSITIVE_INFINITY, shown.firstShownAt as number));
-    // The issue's goal is 300 ms. Measured here 180-460 ms (the page's main thread is busy with the
-    // bundle while the snapshot comes in): bounded at 600 ms, the figure printed.
-    const limit = bound(600, 1200);
+    const posterMs = (runs.at(-1) as { posterMs: number }).posterMs;
+    const median = [...runs.map((r) => r.posterMs)].sort((a, b) => a - b)[1] as number;
+    // The issue's bar: 300 ms. Measured here on a quiet machine 157-169 ms; on one whose cores other
+    // test runs share, the page's main thread waits for a CPU (335-460 ms seen): the looser bound.
+    const limit = bound(300, 900);
     const firstFrame = Math.round(live.firstFrameAt as number);
     const gap = Math.round((after.hiddenAt ?? Number.NaN) - (live.firstFrameAt as number));
     console.log(
-      `phone view, warm clock camera with a 4 s GOP: poster on screen ${posterMs} ms after navigation started ` +
+      `phone view, warm clock camera with a 4 s GOP: poster on screen after navigation started, median ${median} ms ` +
+        `(${runs.map((r) => r.posterMs).join(', ')} ms); the last: ${posterMs} ms ` +
         `(page ${timing.html} ms, early.js's picture up at ${timing.earlyPoster === null ? '–' : Math.round(timing.earlyPoster)} ms, the view's poster at ${Math.round(shown.firstShownAt as number)} ms, script loaded ${timing.script} ms, running ${timing.start} ms, the view at ${timing.view} ms, ` +
         `snapshot request ${timing.snapStart}→${timing.snapEnd} ms (the poster had it at ${Math.round(shown.arrivedAt ?? 0)} ms), ` +
         `mediasoup-client loaded at ${timing.mediasoup} ms, ` +
         `its frame ${shown.ageMs} ms old); first live frame at ${firstFrame} ms; the poster came down ${gap} ms after it. ` +
         `Snapshots of this camera from the test process: ${server.join(', ')} ms${limit.note}`,
     );
-    expect(posterMs).toBeLessThanOrEqual(limit.ms);
+    expect(median).toBeLessThanOrEqual(limit.ms);
     expect(shown.kind).toBe('snapshot');
     // Live video took the poster's place on its first presented frame, not before, not much later.
     expect(after.visible).toBe(false);

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../../config/load.js';
 import type { CameraConfig } from '../../config/schema.js';
-import { devSecretRefusal, verifierFor } from './auth/setup.js';
+import { devSecretRefusal, productionReason, verifierFor } from './auth/setup.js';
 import { watchConfig } from './configWatch.js';
 import { Gateway } from './Gateway.js';
 import { createLogger } from './log.js';
@@ -53,7 +53,16 @@ const { verifier, devSecret } = verifierFor(config.auth);
 if (devSecret) logger.warn('no CCTV_JWT_SECRET set: using the development secret in .cache/dev-jwt-secret');
 
 const cameras = [...loaded.cameras, ...simCameras];
-const gateway = await Gateway.start({ config, cameras, verifier, logger, rejectedCameras: cameraProblems.length });
+// The demo keeps /metrics open on its port (`npm run demo` prints the link); production guards it.
+const production = args.demo ? undefined : productionReason(config, process.env);
+const gateway = await Gateway.start({
+  config,
+  cameras,
+  verifier,
+  logger,
+  rejectedCameras: cameraProblems.length,
+  production,
+});
 // Camera changes in the file apply without a restart (also at once on SIGHUP).
 const configWatch = watchConfig({
   file,

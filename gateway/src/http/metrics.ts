@@ -1,6 +1,7 @@
 // Prometheus metrics on a registry the gateway owns, collected at scrape time from the live objects.
 // The media code never imports prom-client: metrics read state and subscribe to observers.
 // Labels carry stream ids, variants, worker indexes and reasons only: never a user, token or URL.
+// Names follow Prometheus (promtool check metrics): base units (seconds, bytes), counters end in _total.
 import type { EventEmitter } from 'node:events';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SignalingObserverEvents } from '../../../signaling/src/SignalingServer.js';
@@ -10,6 +11,7 @@ import type { StreamRegistry } from '../streams/StreamRegistry.js';
 import type { StreamVariant } from '../streams/StreamVariant.js';
 import type { Capacity } from '../viewing/Capacity.js';
 import type { ViewingObserverEvents } from '../viewing/ViewingService.js';
+import { registerProcessMetrics } from './processMetrics.js';
 
 export interface MetricsSources {
   pool: WorkerPool;
@@ -27,6 +29,8 @@ export interface MetricsSources {
   /** The audit trail (audit/AuditLog.ts): records written, failed writes, degraded. */
   audit?: AuditMetrics | undefined;
   connections: () => number;
+  /** Resolution of the event-loop delay histogram (config metrics.eventLoopPrecisionMs). */
+  eventLoopPrecisionMs: number;
 }
 
 export interface AuditMetrics {
@@ -52,6 +56,7 @@ const HEALTH_STATES = ['unknown', 'up', 'down', 'unauthorized'] as const;
 
 export function createMetrics(src: MetricsSources): Registry {
   const registry = new Registry();
+  registerProcessMetrics(registry, { eventLoopPrecisionMs: src.eventLoopPrecisionMs });
   const variants = () => src.streams.variants();
   /** `fn` for every variant, now and when one is added (a camera added to the config). */
   const eachVariant = (fn: (v: StreamVariant) => void) => {
@@ -76,15 +81,33 @@ export function createMetrics(src: MetricsSources): Registry {
 
   perVariant('cctv_stream_viewers', 'Viewers holding a stream variant', (v) => v.viewers);
   perVariant(
-    'cctv_stream_ingest_bitrate_bps',
-    'Bitrate the camera sends into the gateway (video)',
-    (v) => v.ingestStats.bitrateBps,
+    'cctv_stream_ingest_bytes_per_second',
+    'Rate the camera sends video into the gateway, in bytes per second (8 bits: multiply by 8 for the bitrate)',
+    (v) => v.ingestStats.bitrateBps / 8,
   );
-  perVariant(
-    'cctv_stream_packets_lost',
-    'RTP packets lost between FFmpeg and mediasoup, as the producer counts them',
-    (v) => v.ingestStats.packetsLost,
-  );
+  // A Producer counts its losses from 0: the counter adds what the count grew by, and a new Producer's
+  // whole count (after a worker died), so it only ever grows, as Prometheus' rate() expects.
+  const lostSeen = new Map<StreamVariant, number>();
+  new Counter({
+    name: 'cctv_stream_ingest_packets_lost_total',
+    help: 'RTP packets lost on the way into mediasoup (from FFmpeg or the packet relay), as its Producer counts them',
+    labelNames: ['stream', 'variant'],
+    registers: [registry],
+    collect() {
+      const now = new Set(variants());
+      for (const v of lostSeen.keys()) {
+        if (now.has(v)) continue;
+        lostSeen.delete(v); // a camera removed from the config: its series goes with it
+        this.remove(labels(v));
+      }
+      for (const v of now) {
+        const total = v.ingestStats.packetsLost;
+        const before = lostSeen.get(v) ?? 0;
+        lostSeen.set(v, total);
+        this.inc(labels(v), total >= before ? total - before : total);
+      }
+    },
+  });
   perVariant(
     'cctv_stream_jitter_seconds',
     'Interarrival jitter of the ingest RTP (video)',
@@ -93,14 +116,9 @@ export function createMetrics(src: MetricsSources): Registry {
   perVariant('cctv_stream_uptime_seconds', 'Seconds since the variant last went live (0 when not live)', (v) =>
     v.liveSince ? (Date.now() - v.liveSince) / 1000 : 0,
   );
-  perVariant(
-    'cctv_stream_ffmpeg_restarts',
-    'FFmpeg restarts of the variant since the gateway started',
-    (v) => v.restarts,
-  );
   new Gauge({
-    name: 'cctv_stream_egress_bitrate_bps',
-    help: 'Bitrate sent to all viewers of a stream variant (sum over its consumers)',
+    name: 'cctv_stream_egress_bytes_per_second',
+    help: 'Rate sent to all viewers of a stream variant (sum over its consumers), in bytes per second',
     labelNames: ['stream', 'variant'],
     registers: [registry],
     async collect() {
@@ -109,7 +127,7 @@ export function createMetrics(src: MetricsSources): Registry {
         variants().map(async (v) => {
           const stats = await Promise.all([...v.consumers].map((c) => c.getStats().catch(() => [])));
           const bps = stats.flat().reduce((n, s) => n + (s.type === 'outbound-rtp' ? (s.bitrate ?? 0) : 0), 0);
-          this.set(labels(v), bps);
+          this.set(labels(v), bps / 8);
         }),
       );
     },
@@ -176,7 +194,7 @@ export function createMetrics(src: MetricsSources): Registry {
   });
   const restarts = new Counter({
     name: 'cctv_ingest_restarts_total',
-    help: 'FFmpeg restarts by reason',
+    help: 'Restarts of the ingest of a stream variant, FFmpeg or the packet relay alike, by reason',
     labelNames: ['stream', 'variant', 'reason'],
     registers: [registry],
   });
@@ -311,11 +329,11 @@ export function createMetrics(src: MetricsSources): Registry {
     },
   });
   new Gauge({
-    name: 'cctv_egress_estimate_bps',
-    help: 'Estimated egress of this node: each stream ingest bitrate times its video consumers',
+    name: 'cctv_egress_estimate_bytes_per_second',
+    help: 'Estimated egress of this node in bytes per second: each stream ingest rate times its video consumers',
     registers: [registry],
     collect() {
-      this.set(src.capacity.egressBps());
+      this.set(src.capacity.egressBps() / 8);
     },
   });
   const authFailures = new Counter({

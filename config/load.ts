@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
+import { originEntryProblem } from '../signaling/src/origins.js';
 import { checkCameraUrlTemplate, encodeUrlComponent, parseCameraUrl } from './cameraUrl.js';
 import { type CameraConfig, CameraSchema, type Config, ConfigSchema, type OnvifConfig } from './schema.js';
 
@@ -86,6 +87,9 @@ const ENV_OVERRIDES: [string, string[], 'string' | 'int'][] = [
   ['CCTV_INTERNAL_ADDRESS', ['cluster', 'internalAddress'], 'string'],
   ['CCTV_NODE_ID', ['cluster', 'nodeId'], 'string'],
   ['CCTV_TURN_SECRET', ['turn', 'secret'], 'string'],
+  ['CCTV_METRICS_TOKEN', ['metrics', 'token'], 'string'],
+  ['CCTV_METRICS_HOST', ['metrics', 'listen', 'host'], 'string'],
+  ['CCTV_METRICS_PORT', ['metrics', 'listen', 'port'], 'int'],
   ['CCTV_SIM_PORT', ['simulator', 'port'], 'int'],
   ['CCTV_SNAPSHOTTER_BIN', ['snapshots', 'decoderPath'], 'string'],
 ];
@@ -156,6 +160,16 @@ function fillOnvifEnv(onvif: OnvifConfig, env: NodeJS.ProcessEnv): { field: stri
   return undefined;
 }
 
+/** A bad `signaling.allowedOrigins` entry in words, before the schema's pattern would say it less clearly. */
+function checkAllowedOrigins(data: Record<string, unknown>, file: string): void {
+  const entries = (data['signaling'] as { allowedOrigins?: unknown } | undefined)?.allowedOrigins;
+  if (!Array.isArray(entries)) return;
+  for (const [i, e] of entries.entries()) {
+    const problem = typeof e === 'string' ? originEntryProblem(e) : undefined;
+    if (problem) throw new ConfigError(file, `/signaling/allowedOrigins/${i}`, problem);
+  }
+}
+
 export function parseConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv = {}): LoadedConfig {
   const data = (raw ?? {}) as Record<string, unknown>;
   if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(file, '', 'must be a mapping of settings');
@@ -166,6 +180,7 @@ export function parseConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv =
       throw new ConfigError(`env ${name}`, `/${keys.join('/')}`, 'must be an integer');
     setPath(data, keys, kind === 'int' ? Number(v) : v);
   }
+  checkAllowedOrigins(data, file);
   if (!validateConfig(data)) {
     const { field, reason } = describe(validateConfig.errors?.[0] as ErrorObject);
     throw new ConfigError(file, field, reason);

@@ -263,7 +263,12 @@ export const ConfigSchema = T.Object(
         audience: T.String({ default: 'cctv-gateway' }),
         clockToleranceSec: T.Integer({ minimum: 0, maximum: 300, default: 5 }),
         maxEmbedTtlSec: T.Integer({ minimum: 60, default: 86400 }),
-        allowAnonymousMetrics: T.Boolean({ default: true }),
+        allowAnonymousMetrics: T.Optional(
+          T.Boolean({
+            description:
+              'GET /metrics on the public port without a token; default: yes, except in production (NODE_ENV=production or a public URL that is not loopback). See metrics',
+          }),
+        ),
         jwks: T.Optional(
           T.Object(
             {
@@ -374,11 +379,20 @@ export const ConfigSchema = T.Object(
         maxTransports: T.Integer({ minimum: 1, default: 4 }),
         maxConsumers: T.Integer({ minimum: 1, default: 64 }),
         pingIntervalSec: T.Number({ minimum: 0.1, default: 15 }),
-        allowedOrigins: T.Array(T.String(), {
-          default: [],
-          description:
-            'browser origins (besides the gateway itself) that may open /ws, e.g. https://opd.palembang.go.id',
-        }),
+        allowedOrigins: T.Array(
+          T.String({
+            // The loader says what is wrong with an entry first (signaling/src/origins.ts); this is the shape.
+            pattern: '^[hH][tT][tT][pP][sS]?://(\\*\\.)?[^/?#@*\\s]+/?$',
+            maxLength: 300,
+            description:
+              'an origin (https://opd.palembang.go.id) or every subdomain of one (https://*.palembang.go.id)',
+          }),
+          {
+            default: [],
+            description:
+              'browser origins (besides the gateway itself) whose pages may open /ws, use WHEP and fetch snapshots: exact origins (scheme, host, port; case, a trailing slash and the default port do not matter) or https://*.palembang.go.id for every subdomain at any depth (not palembang.go.id itself, not another scheme or port)',
+          },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -389,6 +403,39 @@ export const ConfigSchema = T.Object(
           default: 120,
           description:
             'each camera nobody watches is checked (one RTSP DESCRIBE) once per interval, spread over it; a camera that rejected the password is not checked before its backoff',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    // Prometheus' door: a private listen address, and/or a token for the public port (README: Operations).
+    metrics: T.Object(
+      {
+        listen: T.Optional(
+          T.Object(
+            {
+              host: T.String({ minLength: 1, default: '127.0.0.1', description: 'env CCTV_METRICS_HOST' }),
+              port: T.Integer({ minimum: 0, maximum: 65535, description: 'env CCTV_METRICS_PORT; 0 = any free port' }),
+            },
+            {
+              additionalProperties: false,
+              description:
+                'serve /metrics (no token needed, unless metrics.token is set) on this address instead of the public port, which then answers 404',
+            },
+          ),
+        ),
+        token: T.Optional(
+          T.String({
+            minLength: 16,
+            description:
+              'a bearer token Prometheus sends for /metrics (authorization: Bearer …); set with CCTV_METRICS_TOKEN, never in the file',
+          }),
+        ),
+        eventLoopPrecisionMs: T.Integer({
+          minimum: 1,
+          maximum: 1000,
+          default: 10,
+          description:
+            'sampling of the event loop delay histogram (nodejs_eventloop_lag_*): one thread relays every camera',
         }),
       },
       { additionalProperties: false, default: {} },

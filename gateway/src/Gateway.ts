@@ -19,6 +19,7 @@ import type { TokenVerifier } from './auth/tokens.js';
 import { ClusterNode } from './cluster/ClusterNode.js';
 import { buildApp } from './http/app.js';
 import { createMetrics, type SignInEvents } from './http/metrics.js';
+import { MetricsServer, metricsAccess } from './http/metricsRoute.js';
 import { sessionOf } from './http/signin.js';
 import type { Logger } from './log.js';
 import { WorkerPool } from './media/WorkerPool.js';
@@ -50,6 +51,8 @@ export interface GatewayOptions {
   rejectedCameras?: number;
   logger: Logger;
   webRoot?: string;
+  /** Why this start counts as production (auth/setup.ts productionReason); undefined: development, the demo. */
+  production?: string | undefined;
 }
 
 export class Gateway {
@@ -66,6 +69,8 @@ export class Gateway {
     readonly snapshots: SnapshotService,
     readonly app: FastifyInstance,
     readonly port: number,
+    /** The port of metrics.listen, when /metrics has an address of its own. */
+    readonly metricsPort: number | undefined,
     private readonly logger: Logger,
     private readonly extras: Closer,
   ) {}
@@ -168,13 +173,19 @@ export class Gateway {
       });
       node?.cluster.on('nodes', () => viewing.nodesChanged());
       let app: FastifyInstance | undefined;
+      // Which pages may use /ws, WHEP and the snapshot API: one rule (signaling/src/origins.ts).
+      const pageOrigins = {
+        allowedOrigins: config.signaling.allowedOrigins,
+        publicUrl: config.server.publicUrl,
+        extraOrigins: node && (() => [...(node?.cluster.origins ?? [])]),
+      };
       const signaling = new SignalingServer({
         viewing,
         logger,
         limits: config.signaling,
         proxy: config.server,
         // A page of another node fails over here: its origin is one of the cluster's.
-        extraOrigins: node && (() => [...(node?.cluster.origins ?? [])]),
+        extraOrigins: pageOrigins.extraOrigins,
         // A page of this gateway opens its WebSocket with the sign-in cookie: that authenticates it.
         sessionToken: (cookie) => {
           if (!app) return undefined;
@@ -224,7 +235,10 @@ export class Gateway {
         },
         audit,
         connections: () => signaling.connections,
+        eventLoopPrecisionMs: config.metrics.eventLoopPrecisionMs,
       });
+      const metricsDoor = metricsAccess(config, opts.production);
+      if (metricsDoor.warning) logger.warn(metricsDoor.warning);
       const snapshots = new SnapshotService(
         {
           decoderPath: config.snapshots.decoderPath ?? DEFAULT_SNAPSHOTTER,
@@ -251,7 +265,7 @@ export class Gateway {
         audit,
         logger,
         webRoot: opts.webRoot ?? DEFAULT_WEB_ROOT,
-        allowAnonymousMetrics: config.auth.allowAnonymousMetrics,
+        metricsAccess: metricsDoor.access,
         maxEmbedTtlSec: config.auth.maxEmbedTtlSec,
         onAuthFailure: (reason) => viewing.observer.emit('authFailure', reason),
         capacity,
@@ -261,13 +275,13 @@ export class Gateway {
         clusterState: node && (() => node?.cluster.state ?? 'degraded'),
         connectOrigins: node && (() => node?.cluster.origins ?? []),
         cluster: node,
-        whep: { viewing, allowedOrigins: config.signaling.allowedOrigins },
+        whep: { viewing, ...pageOrigins },
         // With audit.required a snapshot that cannot be audited is refused, not served.
         snapshots: {
           snapshots,
           audit: (r) => void audit.writeNow(r),
           retryAfterSec: 1,
-          allowedOrigins: config.signaling.allowedOrigins,
+          ...pageOrigins,
         },
         dependencies: async (): Promise<Record<string, boolean>> =>
           redis ? { redis: await redisReachable(redis) } : {},
@@ -279,6 +293,10 @@ export class Gateway {
       await app.listen({ host: config.server.host, port: config.server.port });
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : config.server.port;
+      const listen = config.metrics.listen;
+      const metricsServer =
+        listen && (await MetricsServer.create({ registry: metrics, ...listen, token: config.metrics.token, logger }));
+      if (metricsServer) undo.add(() => metricsServer.close());
       if (node) {
         // Drain first on close: its cameras go to other nodes before anything here stops.
         const n = node;
@@ -307,6 +325,7 @@ export class Gateway {
         snapshots,
         app,
         port,
+        metricsServer ? metricsServer.port : undefined,
         logger,
         undo,
       );

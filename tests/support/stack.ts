@@ -41,6 +41,8 @@ export async function startStack(opts: {
   /** Extra gateway camera entries (e.g. one nothing serves). */
   extraCameras?: Record<string, unknown>[];
   config?: DeepPartial<Config>;
+  /** Start as production does for this reason (e.g. 'NODE_ENV=production'): /metrics then needs a token. */
+  production?: string;
 }): Promise<Stack> {
   const sim = await CameraSimulator.start({
     cameras: opts.cameras.map(({ alwaysOn, rtspTransport, ingest, ...s }) => s),
@@ -55,7 +57,7 @@ export async function startStack(opts: {
     ingest: c.ingest ?? 'ffmpeg',
     ...audio(c),
   }));
-  return gatewayOnSim(sim, [...cameras, ...(opts.extraCameras ?? [])], opts.config);
+  return gatewayOnSim(sim, [...cameras, ...(opts.extraCameras ?? [])], opts.config, opts.production);
 }
 
 /** A gateway in this process over a running simulator, with the test defaults; shared by every stack. */
@@ -63,6 +65,7 @@ export async function gatewayOnSim(
   sim: CameraSimulator,
   cameras: Record<string, unknown>[],
   overrides: DeepPartial<Config> = {},
+  production?: string,
 ): Promise<Stack> {
   const base = {
     // Every test client comes from 127.0.0.1: no per-address cap unless a test sets one.
@@ -91,7 +94,7 @@ export async function gatewayOnSim(
   });
   const logger = createLogger(config.log.level, sink);
   const verifier = TokenVerifier.fromConfig({ ...config.auth, jwtSecret: config.auth.jwtSecret ?? TEST_SECRET });
-  const gateway = await Gateway.start({ config, cameras: valid, verifier, logger });
+  const gateway = await Gateway.start({ config, cameras: valid, verifier, logger, production });
   const stack: Stack = {
     sim,
     gateway,
@@ -107,6 +110,7 @@ export async function gatewayOnSim(
         cameras: valid,
         verifier,
         logger,
+        production,
       });
       stack.base = `http://127.0.0.1:${stack.gateway.port}`;
     },

@@ -39,6 +39,8 @@ import type { OpsHistory } from '../ops/OpsHistory.js';
 import type { StreamRegistry } from '../streams/StreamRegistry.js';
 import type { CameraHealth, StreamVariant } from '../streams/StreamVariant.js';
 import type { Capacity } from '../viewing/Capacity.js';
+import { type MetricsAccess, registerMetricsRoute } from './metricsRoute.js';
+import { registerOpenApi } from './openapi.js';
 import { registerSignIn, type SignInDeps, sessionOf } from './signin.js';
 import { registerSnapshots, type SnapshotDeps } from './snapshots.js';
 import { registerWebRoutes } from './webRoutes.js';
@@ -57,7 +59,8 @@ export interface AppDeps {
   audit: AuditLog;
   logger: Logger;
   webRoot: string;
-  allowAnonymousMetrics: boolean;
+  /** Who may GET /metrics on this port (http/metricsRoute.ts). */
+  metricsAccess: MetricsAccess;
   maxEmbedTtlSec: number;
   onAuthFailure: (reason: string) => void;
   capacity: Capacity;
@@ -107,17 +110,24 @@ export type HttpLimits = Pick<
   'headersTimeoutSec' | 'requestTimeoutSec' | 'idleTimeoutSec' | 'maxConnectionsPerAddress'
 > &
   Partial<Pick<Config['server'], 'trustProxy' | 'tls'>>;
+/** A page @fastify/static serves from the web root (`/` is index.html); webRoutes.ts' pages have no validators. */
+const STATIC_PAGE = /^\/(?:[\w.-]*\.html)?$/;
 const StreamGlob = T.String({ minLength: 1, maxLength: GLOB_LIMITS.maxLength, pattern: '^[a-z0-9*][a-z0-9._*-]*$' });
 
 /**
  * A 4xx that fastify or a plugin raises is the client's doing, not a bug: @fastify/send's 403 (a path
  * that climbs out of the web root) and 404 read as any missing file; the rest keep their meaning.
  */
-function clientError(err: FastifyError): GatewayError | undefined {
+function clientError(err: FastifyError, contentType: string | undefined): GatewayError | undefined {
   const status = err.statusCode ?? 0;
   if (status < 400 || status > 499) return undefined;
   if (status === 403 || status === 404) return new GatewayError('E_NOT_FOUND', 'no such file');
   if (status === 413) return new GatewayError('E_TOO_LARGE', err.message);
+  if (status === 415)
+    return new GatewayError(
+      'E_BAD_REQUEST',
+      `content-type ${JSON.stringify(String(contentType ?? '').slice(0, 100))} is not accepted; send application/json`,
+    );
   return new GatewayError('E_BAD_REQUEST', err.message);
 }
 
@@ -169,7 +179,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         ? err
         : err.validation
           ? new GatewayError('E_BAD_REQUEST', validationMessage(err))
-          : (clientError(err) ?? err);
+          : (clientError(err, req.headers['content-type']) ?? err);
     const pub = publicError(e);
     if (pub.code === 'E_INTERNAL') req.log.error({ err }, 'request failed');
     // RFC 6750: a refused or missing bearer token says which scheme, and why when one was sent.
@@ -241,10 +251,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   // Compressible answers (the web client's JS/CSS/HTML, JSON) above 1 KiB, when the client accepts it.
   await app.register(fastifyCompress, { threshold: 1024 });
+  // Before any route: the OpenAPI document is gathered as routes are added.
+  await registerOpenApi(app);
+  // A stored copy of a page from before it was no-store: it gets the page again, not a 304.
+  app.addHook('onRequest', async (req) => {
+    if (!STATIC_PAGE.test(req.url.split('?')[0] ?? '')) return;
+    delete req.raw.headers['if-none-match'];
+    delete req.raw.headers['if-modified-since'];
+  });
   app.addHook('onSend', async (req, reply, payload) => {
     const type = String(reply.getHeader('content-type') ?? '');
     // Every page's URL may carry ?token=: never cached, never sent on as Referer (helmet: no-referrer).
-    if (type.startsWith('text/html')) reply.header('cache-control', 'no-store');
+    // Nor validated: @fastify/static's ETag and Last-Modified would bring a 304 with its `public, max-age=0`.
+    if (type.startsWith('text/html')) {
+      reply.header('cache-control', 'no-store');
+      reply.removeHeader('etag');
+      reply.removeHeader('last-modified');
+    }
     if (req.url.startsWith('/embed/')) {
       reply.removeHeader('x-frame-options');
       const csp = reply.getHeader('content-security-policy');
@@ -321,11 +344,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const cluster = deps.clusterState?.();
     return { ready, workers: serving, config: 'loaded', dependencies, audit, ...(cluster ? { cluster } : {}) };
   });
-  app.get('/metrics', async (req, reply) => {
-    if (!deps.allowAnonymousMetrics) await authenticate(req, ['operator', 'admin']);
-    reply.header('content-type', deps.metrics.contentType);
-    return deps.metrics.metrics();
-  });
+  registerMetricsRoute(app, { registry: deps.metrics, access: deps.metricsAccess, authenticate });
 
   const variantStatus = (v: StreamVariant, withStats: boolean) => ({
     name: v.opts.variant,
@@ -362,7 +381,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       variants: s.variants.map((name) => variantStatus(deps.streams.get(s.id, name), seesAllStreams(claims.role))),
     };
   };
-  app.get('/api/streams', async (req) => {
+  const listStreams = { schema: { summary: 'The streams this token may see: state, viewers, health' } };
+  app.get('/api/streams', listStreams, async (req) => {
     const claims = await authenticate(req, ['viewer', 'integrator', 'operator', 'admin']);
     const ids = deps.streams.list().map((s) => s.id);
     const seen = ids.filter((id) => seesAllStreams(claims.role) || streamAllowed(claims, id));
@@ -372,12 +392,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       streams: seen.map((id) => ({ ...streamStatus(id, claims), ...(owners ? { node: owners[id] ?? null } : {}) })),
     };
   });
-  app.get('/api/streams/:id', { schema: { params: T.Object({ id: T.String({ maxLength: 128 }) }) } }, async (req) => {
+  const StreamParams = T.Object({ id: T.String({ maxLength: 128 }) });
+  const oneStream = { summary: 'One stream: its variants, and for operators their bitrates, loss and restarts' };
+  app.get('/api/streams/:id', { schema: { ...oneStream, params: StreamParams } }, async (req) => {
     const claims = await authenticate(req, ['viewer', 'integrator', 'operator', 'admin']);
     return streamStatus((req.params as { id: string }).id, claims);
   });
   if (deps.snapshots) registerSnapshots(app, { ...deps.snapshots, streams: deps.streams, authenticate });
-  app.get('/api/ops', async (req) => {
+  const opsRead = { schema: { summary: 'Capacity, workers and their recent history (operators)' } };
+  app.get('/api/ops', opsRead, async (req) => {
     await authenticate(req, ['operator', 'admin']);
     return {
       capacity: { used: deps.capacity.used(), egressBps: deps.capacity.egressBps() },
@@ -413,7 +436,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     { additionalProperties: false },
   );
-  app.get('/api/audit', { schema: { querystring: AuditQuery } }, async (req, reply) => {
+  const auditRead = { summary: 'The audit trail, newest first, as JSON or CSV (admins)' };
+  app.get('/api/audit', { schema: { ...auditRead, querystring: AuditQuery } }, async (req, reply) => {
     const admin = await authenticate(req, ['admin']);
     const { format, ...q } = req.query as AuditQuery & { scope: 'cluster' | 'node'; format: 'json' | 'csv' };
     // Reading the trail is itself audited, on disk before the answer.
@@ -445,7 +469,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     { additionalProperties: false },
   );
-  app.post('/api/tokens', { schema: { body: TokenRequest } }, async (req) => {
+  const TokenAnswer = T.Object(
+    {
+      token: T.String({ description: 'a viewer JWT' }),
+      role: T.Literal('viewer'),
+      streams: T.Array(T.String()),
+      expiresAt: T.Integer({ description: 'seconds since the epoch' }),
+    },
+    { description: 'The embed token' },
+  );
+  const mint = { summary: 'Mint an embed (viewer) token (admins; integrators within their own streams)' };
+  app.post('/api/tokens', { schema: { ...mint, body: TokenRequest, response: { 200: TokenAnswer } } }, async (req) => {
     const admin = await authenticate(req, ['admin', 'integrator']);
     const body = req.body as { sub: string; streams: string[]; ttlSec: number };
     if (body.ttlSec > deps.maxEmbedTtlSec) {
@@ -483,7 +517,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   if (fs.existsSync(deps.webRoot)) {
     await app.register(fastifyStatic, { root: deps.webRoot, prefix: '/', index: ['index.html'] });
-    registerWebRoutes(app);
+    registerWebRoutes(app, deps.whep);
   } else {
     deps.logger.warn({ webRoot: deps.webRoot }, 'web client not built; run `npm run build:web`');
   }

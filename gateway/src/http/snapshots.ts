@@ -3,11 +3,11 @@
 import { type Static, Type as T } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../../signaling/src/errors.js';
+import { forbiddenOriginMessage, type PageOrigins, pageOriginCheck } from '../../../signaling/src/origins.js';
 import type { SnapshotRecord } from '../audit/AuditLog.js';
 import { type Claims, type Role, seesAllStreams, streamAllowed } from '../auth/tokens.js';
 import type { SnapshotService } from '../snapshots/SnapshotService.js';
 import type { StreamRegistry } from '../streams/StreamRegistry.js';
-import { originAllowed } from './whep.js';
 
 export interface SnapshotDeps {
   snapshots: SnapshotService;
@@ -19,6 +19,10 @@ export interface SnapshotDeps {
   retryAfterSec: number;
   /** Other origins whose players may fetch snapshots (`signaling.allowedOrigins`), besides the gateway's own. */
   allowedOrigins: readonly string[];
+  /** `server.publicUrl` (its origin is the gateway's own pages behind a proxy). */
+  publicUrl?: PageOrigins['publicUrl'];
+  /** Origins admitted besides allowedOrigins, as they are now (in a cluster: the other nodes' pages). */
+  extraOrigins?: PageOrigins['extraOrigins'];
 }
 
 const Params = T.Object({ id: T.String({ minLength: 1, maxLength: 128 }) });
@@ -36,11 +40,12 @@ export function registerSnapshots(parent: FastifyInstance, deps: SnapshotDeps): 
 
 function routes(app: FastifyInstance, deps: SnapshotDeps): void {
   // CORS for players on other origins (<cctv-player> in an OPD app), as WHEP and /ws allow them.
+  const originOk = pageOriginCheck(deps);
   app.addHook('onRequest', async (req, reply) => {
     const origin = req.headers.origin;
     if (origin === undefined) return;
-    if (!originAllowed(origin, req.host, deps.allowedOrigins))
-      throw new GatewayError('E_FORBIDDEN', `origin ${origin.slice(0, 100)} may not fetch snapshots here`, 'origin');
+    if (!originOk(origin, req.host))
+      throw new GatewayError('E_FORBIDDEN_ORIGIN', forbiddenOriginMessage(origin, 'fetch snapshots'));
     reply
       .header('access-control-allow-origin', origin)
       .header('vary', 'Origin')
@@ -54,7 +59,9 @@ function routes(app: FastifyInstance, deps: SnapshotDeps): void {
       .header('access-control-max-age', '600')
       .send(),
   );
-  app.get('/api/streams/:id/snapshot.jpg', { schema: { params: Params, querystring: Query } }, async (req, reply) => {
+  const summary = 'The latest frame as a JPEG (image/jpeg), or 503 with Retry-After while there is none';
+  const snapshot = { schema: { summary, params: Params, querystring: Query } };
+  app.get('/api/streams/:id/snapshot.jpg', snapshot, async (req, reply) => {
     const claims = await deps.authenticate(req, ['viewer', 'integrator', 'operator', 'admin']);
     const { id } = req.params as Static<typeof Params>;
     const { variant, width } = req.query as Static<typeof Query>;

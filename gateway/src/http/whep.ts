@@ -4,6 +4,7 @@
 import { Type as T } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError, publicError } from '../../../signaling/src/errors.js';
+import { forbiddenOriginMessage, type PageOrigins, pageOriginCheck } from '../../../signaling/src/origins.js';
 import type { ViewingPort } from '../../../signaling/src/port.js';
 import type { IceServer } from '../../../signaling/src/protocol.js';
 import type { Logger } from '../log.js';
@@ -14,6 +15,10 @@ export interface WhepDeps {
   viewing: ViewingPort;
   /** Other origins whose pages may play (config `signaling.allowedOrigins`), besides the gateway's own. */
   allowedOrigins: readonly string[];
+  /** `server.publicUrl` (its origin is the gateway's own pages behind a proxy). */
+  publicUrl?: PageOrigins['publicUrl'];
+  /** Origins admitted besides allowedOrigins, as they are now (in a cluster: the other nodes' pages). */
+  extraOrigins?: PageOrigins['extraOrigins'];
   logger: Logger;
 }
 
@@ -34,6 +39,7 @@ const VariantQuery = T.Object(
 export function registerWhep(app: FastifyInstance, deps: WhepDeps): WhepSessions {
   const sessions = new WhepSessions(deps.viewing, deps.logger.child({ component: 'whep' }));
   app.addHook('onClose', async () => sessions.close());
+  const originOk = pageOriginCheck(deps);
   void app.register(async (whep) => {
     // Every body as text: a wrong type is then this scope's 415, not the JSON parser's error.
     whep.removeAllContentTypeParsers();
@@ -43,8 +49,8 @@ export function registerWhep(app: FastifyInstance, deps: WhepDeps): WhepSessions
     whep.addHook('onRequest', async (req, reply) => {
       const origin = req.headers.origin;
       if (origin === undefined) return;
-      if (!originAllowed(origin, req.host, deps.allowedOrigins)) {
-        throw new GatewayError('E_FORBIDDEN', `origin ${origin.slice(0, 100)} may not use WHEP here`, 'origin');
+      if (!originOk(origin, req.host)) {
+        throw new GatewayError('E_FORBIDDEN_ORIGIN', forbiddenOriginMessage(origin, 'use WHEP'));
       }
       reply.header('access-control-allow-origin', origin);
       reply.header('vary', 'Origin');
@@ -67,7 +73,13 @@ export function registerWhep(app: FastifyInstance, deps: WhepDeps): WhepSessions
 
     whep.post(
       '/whep/:stream',
-      { schema: { params: StreamParams, querystring: VariantQuery } },
+      {
+        schema: {
+          summary: 'WHEP (RFC 9725): an SDP offer (application/sdp) in; 201, the answer and Location',
+          params: StreamParams,
+          querystring: VariantQuery,
+        },
+      },
       async (req: FastifyRequest, reply: FastifyReply) => {
         requireType(req, SDP);
         const { stream } = req.params as { stream: string };
@@ -96,7 +108,8 @@ export function registerWhep(app: FastifyInstance, deps: WhepDeps): WhepSessions
     // and learns its address from them, so the player's candidates have nothing to do here (RFC 8445
     // §2.5). They are accepted and ignored (204). An ICE restart (new ufrag) is not supported: 422, as
     // RFC 9725 §4.3.2 says for a resource that does trickle but not restarts; the player POSTs anew.
-    whep.patch('/whep/sessions/:id', { schema: { params: SessionParams } }, async (req, reply) => {
+    const trickle = { summary: 'Trickle ICE (application/trickle-ice-sdpfrag): accepted and ignored (ICE-lite)' };
+    whep.patch('/whep/sessions/:id', { schema: { ...trickle, params: SessionParams } }, async (req, reply) => {
       const { id } = req.params as { id: string };
       const s = await sessions.authorize(id, bearer(req));
       requireType(req, SDPFRAG);
@@ -120,7 +133,8 @@ export function registerWhep(app: FastifyInstance, deps: WhepDeps): WhepSessions
       return reply;
     });
 
-    whep.delete('/whep/sessions/:id', { schema: { params: SessionParams } }, async (req) => {
+    const end = { schema: { summary: 'End the session', params: SessionParams } };
+    whep.delete('/whep/sessions/:id', end, async (req) => {
       const { id } = req.params as { id: string };
       await sessions.authorize(id, bearer(req));
       sessions.delete(id);
@@ -135,8 +149,8 @@ async function textBody(_req: FastifyRequest, body: string | Buffer): Promise<st
 }
 
 function bearer(req: FastifyRequest): string {
-  const header = req.headers.authorization;
-  return header?.startsWith('Bearer ') ? header.slice(7) : '';
+  // The scheme is case-insensitive (RFC 7235), as on REST: "bearer x" is a Bearer token too.
+  return /^bearer +(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
 }
 
 function requireType(req: FastifyRequest, type: string): void {
@@ -185,14 +199,4 @@ export function iceServerLinks(s: IceServer): string[] {
     (url) =>
       `<${url}>; rel="ice-server"; username=${q(s.username)}; credential=${q(s.credential)}; credential-type="password"`,
   );
-}
-
-/** The gateway's own origin, or one of `signaling.allowedOrigins` (also the snapshots' CORS). */
-export function originAllowed(origin: string, host: string, allowed: readonly string[]): boolean {
-  try {
-    if (new URL(origin).host === host) return true;
-  } catch {
-    return false;
-  }
-  return allowed.includes(origin);
 }

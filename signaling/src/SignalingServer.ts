@@ -13,6 +13,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { GatewayError, publicError } from './errors.js';
 import { LogThrottle } from './LogThrottle.js';
 import { checkShape, parseJson } from './messageShape.js';
+import { compileOrigins, forbiddenOriginMessage, type OriginList, originAllowed } from './origins.js';
 import type { ViewerPort, ViewingPort } from './port.js';
 import { type Method, Methods, RequestEnvelope } from './protocol.js';
 
@@ -66,6 +67,13 @@ export function trustedProxies(entries: readonly string[]): (address: string) =>
     const v = isIP(a);
     return v !== 0 && list.check(a, v === 6 ? 'ipv6' : 'ipv4');
   };
+}
+
+/** Whether the upgrade request offers subprotocol `p`. */
+function offers(req: IncomingMessage, p: string): boolean {
+  return String(req.headers['sec-websocket-protocol'] ?? '')
+    .split(',')
+    .some((x) => x.trim() === p);
 }
 
 const unmapped = (a: string) => (a.startsWith('::ffff:') && isIP(a.slice(7)) === 4 ? a.slice(7) : a);
@@ -153,6 +161,14 @@ const MAX_LOG_KEYS = 1000;
 export const SUBPROTOCOL = 'cctv.v1';
 /** Offered beside SUBPROTOCOL: authenticate with the sign-in session cookie of the upgrade request. */
 export const SESSION_PROTOCOL = 'cctv.session';
+/**
+ * Offered beside SUBPROTOCOL by a browser client, which cannot read an upgrade's HTTP status: a
+ * refused origin's upgrade is then accepted only to send one error (`{id: null, ok: false, error}`)
+ * and close with REFUSED_CLOSE. Nothing else is read from or sent to that socket.
+ */
+export const REFUSAL_PROTOCOL = 'cctv.refusal';
+/** The close code after a typed refusal of the connection itself (an origin not allowed). */
+export const REFUSED_CLOSE = 4403;
 
 export class SignalingServer {
   readonly observer = new EventEmitter<SignalingObserverEvents>();
@@ -166,6 +182,8 @@ export class SignalingServer {
   readonly #trusted: (address: string) => boolean;
   /** `server.publicUrl`'s origin: the pages' origin behind a proxy, whatever Host the proxy sends. */
   readonly #publicOrigin: string | undefined;
+  /** `limits.allowedOrigins`, parsed once. */
+  readonly #allowed: OriginList;
   #pinger: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: SignalingOptions) {
@@ -177,6 +195,7 @@ export class SignalingServer {
     });
     this.#trusted = trustedProxies(opts.proxy?.trustProxy ?? []);
     this.#publicOrigin = opts.proxy?.publicUrl ? new URL(opts.proxy.publicUrl).origin : undefined;
+    this.#allowed = compileOrigins(opts.limits.allowedOrigins);
     const ajv = new Ajv({ allErrors: false, strict: false });
     this.#validateEnvelope = ajv.compile(RequestEnvelope);
     this.#validators = new Map(Object.entries(Methods).map(([m, schema]) => [m, ajv.compile(schema)]));
@@ -211,6 +230,10 @@ export class SignalingServer {
         this.#refused({ peer, code: 'E_FORBIDDEN_ORIGIN', level: 'warn' }, () =>
           this.opts.logger.warn({ peer, origin: origin.slice(0, 200) }, 'websocket refused: origin not allowed'),
         );
+        if (offers(req, REFUSAL_PROTOCOL)) {
+          this.#wss.handleUpgrade(req, socket, head, (ws) => this.#refuseOrigin(ws, origin));
+          return;
+        }
         socket.end(
           'HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\norigin not allowed\n',
         );
@@ -228,14 +251,22 @@ export class SignalingServer {
   }
 
   #originAllowed(origin: string, host: string | undefined): boolean {
-    try {
-      const { host: originHost, origin: normalized } = new URL(origin);
-      if (host && originHost === host) return true;
-      if (this.#publicOrigin && normalized === this.#publicOrigin) return true;
-    } catch {
-      return false;
-    }
-    return this.opts.limits.allowedOrigins.includes(origin) || (this.opts.extraOrigins?.().includes(origin) ?? false);
+    return originAllowed(origin, {
+      host,
+      publicOrigin: this.#publicOrigin,
+      allowed: this.#allowed,
+      extra: this.opts.extraOrigins?.(),
+    });
+  }
+
+  /** The one error a refused origin gets, then the close; its messages are never read. */
+  #refuseOrigin(ws: WebSocket, origin: string): void {
+    this.#wss.clients.delete(ws); // no pings, and not counted as a viewer
+    ws.removeAllListeners('message');
+    const error = { code: 'E_FORBIDDEN_ORIGIN', message: forbiddenOriginMessage(origin, 'open /ws') };
+    ws.send(JSON.stringify({ id: null, ok: false, error }), () => ws.close(REFUSED_CLOSE, 'E_FORBIDDEN_ORIGIN'));
+    // A peer that never reads the close frame is cut off.
+    setTimeout(() => ws.terminate(), 2000).unref();
   }
 
   #ping(): void {

@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'E_AUTH_EXPIRED'
   | 'E_FORBIDDEN'
   | 'E_FORBIDDEN_STREAM'
+  | 'E_FORBIDDEN_ORIGIN'
   | 'E_NOT_FOUND'
   | 'E_RATE_LIMITED'
   | 'E_CAPACITY'
@@ -30,6 +31,7 @@ const STATUS: Record<ErrorCode, number> = {
   E_AUTH_EXPIRED: 401,
   E_FORBIDDEN: 403,
   E_FORBIDDEN_STREAM: 403,
+  E_FORBIDDEN_ORIGIN: 403,
   E_NOT_FOUND: 404,
   E_RATE_LIMITED: 429,
   E_CAPACITY: 503,

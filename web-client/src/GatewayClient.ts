@@ -30,7 +30,12 @@ export class GatewayError extends Error {
 }
 
 /** Codes that retrying with the same token cannot fix. */
-export const FATAL_CODES = new Set(['E_UNAUTHENTICATED', 'E_AUTH_EXPIRED', 'E_FORBIDDEN']);
+export const FATAL_CODES = new Set(['E_UNAUTHENTICATED', 'E_AUTH_EXPIRED', 'E_FORBIDDEN', 'E_FORBIDDEN_ORIGIN']);
+
+/** Offered beside cctv.v1: the gateway then says in a message why it refuses the page's origin (signaling REFUSAL_PROTOCOL). */
+const PROTOCOLS = ['cctv.v1', 'cctv.refusal'];
+/** The close code after such a refusal (signaling REFUSED_CLOSE). */
+const REFUSED_CLOSE = 4403;
 
 export type ClientState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
 
@@ -88,6 +93,18 @@ function iceFailed(turnErrors: { code: number; text: string }[]): GatewayError {
 }
 
 export type Latency = 'smooth' | 'low';
+
+/** The gateway's typed refusal of a connection (`{id: null, ok: false, error: {code: 'E_FORBIDDEN_ORIGIN'}}`). */
+function parseRefusal(data: unknown): GatewayError | undefined {
+  if (typeof data !== 'string' || !data.includes('E_FORBIDDEN_ORIGIN')) return undefined;
+  try {
+    const msg = JSON.parse(data) as { id?: unknown; error?: { code?: unknown; message?: unknown } };
+    if (msg.id !== null || msg.error?.code !== 'E_FORBIDDEN_ORIGIN') return undefined;
+    return new GatewayError('E_FORBIDDEN_ORIGIN', String(msg.error.message ?? 'origin not allowed'));
+  } catch {
+    return undefined;
+  }
+}
 
 /** A `latency` option as written in an address or an attribute: 'low', or else the default, smooth. */
 export function toLatency(value: string | null): Latency {
@@ -258,7 +275,7 @@ export class GatewayClient {
       } catch (err) {
         const e = err as GatewayError;
         this.#discardSocket();
-        if (FATAL_CODES.has(e.code) || this.#userClosed || !this.#opts.reconnect) {
+        if (FATAL_CODES.has(e.code) || e.code === 'E_UNSUPPORTED' || this.#userClosed || !this.#opts.reconnect) {
           this.#setState('closed');
           this.#emit('fatal', { code: e.code, message: e.message });
           throw e;
@@ -284,8 +301,24 @@ export class GatewayClient {
 
   async #open(): Promise<Identity> {
     const gen = ++this.#generation;
-    const ws = new WebSocket(this.#urls[this.#at] ?? this.wsUrl, ['cctv.v1']);
+    const ws = new WebSocket(this.#urls[this.#at] ?? this.wsUrl, PROTOCOLS);
     this.#ws = ws;
+    /** The gateway's refusal of this connection (an origin not allowed), which its close follows. */
+    let refusal: GatewayError | undefined;
+    const refused = (ev: MessageEvent) => {
+      const msg = parseRefusal(ev.data);
+      if (msg) refusal = msg;
+    };
+    ws.addEventListener('message', refused);
+    ws.addEventListener('close', (ev) => {
+      if (gen !== this.#generation || ev.code !== REFUSED_CLOSE || !refusal) return;
+      // Refused, not a network fault: whatever waits on this connection fails with the reason.
+      for (const p of this.#pending.values()) {
+        clearTimeout(p.timer);
+        p.reject(refusal);
+      }
+      this.#pending.clear();
+    });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new GatewayError('E_NETWORK', 'the gateway did not answer in time')), 8000);
       ws.onopen = () => {
@@ -303,7 +336,11 @@ export class GatewayClient {
     });
     ws.onmessage = (ev) => this.#onMessage(ev.data as string);
     ws.onerror = null;
-    ws.onclose = (ev) => this.#onClose(gen, ev.code, ev.reason);
+    ws.onclose = (ev) => {
+      // Refused while connecting: the connect loop's request fails with the refusal (above).
+      if (refusal && this.#connecting) return;
+      this.#onClose(gen, ev.code, ev.reason);
+    };
     const me = (await this.request('auth', { token: this.token })) as Identity;
     this.identity = me;
     if (me.nodes) this.#setNodes(me.nodes);
@@ -313,8 +350,16 @@ export class GatewayClient {
     // Evaluated only now (the first time): until here the page's main thread is free for its poster.
     const { Device } = await import('mediasoup-client');
     performance.mark('cctv:mediasoup');
-    const device = new Device();
-    await device.load({ routerRtpCapabilities: rtpCapabilities });
+    let device: Device;
+    try {
+      device = new Device();
+      await device.load({ routerRtpCapabilities: rtpCapabilities });
+    } catch (err) {
+      // No WebRTC, or no codec of the gateway's: retrying cannot help.
+      if ((err as Error).name === 'UnsupportedError')
+        throw new GatewayError('E_UNSUPPORTED', `this browser cannot receive the video: ${(err as Error).message}`);
+      throw err;
+    }
     if (gen !== this.#generation) throw new GatewayError('E_NETWORK', 'connection replaced');
     this.#device = device;
     this.#transport = undefined;

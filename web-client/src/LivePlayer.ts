@@ -252,7 +252,7 @@ export class LivePlayer extends EventTarget {
     this.errorMessage = err.message;
     if (STOPPING.has(code)) {
       this.#teardown();
-      this.#setState(code === 'E_FORBIDDEN_STREAM' || code === 'E_FORBIDDEN' ? 'forbidden' : 'error');
+      this.#setState(code.startsWith('E_FORBIDDEN') ? 'forbidden' : 'error');
       this.#dispatch('error', { code, message: errorText(code, err.message), detail: err.message });
       return;
     }

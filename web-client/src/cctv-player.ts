@@ -3,7 +3,7 @@
 // mediasoup-client bundled. Its own WebSocket to the gateway reconnects with backoff (gateway restart,
 // network change) and plays again without a page reload. The camera's snapshot shows until live
 // video has its first frame (the gateway's snapshot API, with the element's token). API: web-client/README.md.
-import { GatewayClient, GatewayError, toLatency, type Variant } from './GatewayClient.js';
+import { GatewayClient, GatewayError, type Latency, toLatency, type Variant } from './GatewayClient.js';
 import { LivePlayer, type PlayerProbe, type PlayerState } from './LivePlayer.js';
 import { errorText, isAuthEnded } from './labels.js';
 import type { PosterProbe } from './Poster.js';
@@ -42,7 +42,7 @@ const OWN_ORIGIN = (() => {
 })();
 
 export class CctvPlayerElement extends HTMLElement {
-  static observedAttributes = ['stream', 'token', 'gateway', 'variant', 'stats'];
+  static observedAttributes = ['stream', 'token', 'gateway', 'variant', 'stats', 'latency', 'autoplay'];
   #client: GatewayClient | undefined;
   #player: LivePlayer | undefined;
   #stage: Stage | undefined;
@@ -89,6 +89,35 @@ export class CctvPlayerElement extends HTMLElement {
   set token(v: string) {
     this.setAttribute('token', v);
   }
+  /** 'smooth' (default) or 'low': what the player asks the gateway for (a new connection when it changes). */
+  get latency(): Latency {
+    return toLatency(this.getAttribute('latency'));
+  }
+  set latency(v: Latency) {
+    this.setAttribute('latency', toLatency(v));
+  }
+  /** The stats overlay is shown (the `stats` attribute); the numbers themselves: getStats(). */
+  get stats(): boolean {
+    return this.hasAttribute('stats');
+  }
+  set stats(on: boolean) {
+    this.toggleAttribute('stats', !!on);
+  }
+  /** Fills the element's box instead of full width at 16:9 (the `fill` attribute). */
+  get fill(): boolean {
+    return this.hasAttribute('fill');
+  }
+  set fill(on: boolean) {
+    this.toggleAttribute('fill', !!on);
+  }
+  /** Plays on connect (default); false is `autoplay="false"`: wait for play(). Setting it true plays. */
+  get autoplay(): boolean {
+    return this.getAttribute('autoplay') !== 'false';
+  }
+  set autoplay(on: boolean) {
+    if (on) this.removeAttribute('autoplay');
+    else this.setAttribute('autoplay', 'false');
+  }
 
   // ---- read-only state ----
   /** connecting | starting | live | stalled | offline | reconnecting | forbidden | error | stopped | idle */
@@ -104,10 +133,6 @@ export class CctvPlayerElement extends HTMLElement {
   }
   get framesDecoded(): number {
     return this.#player?.probe.framesDecoded ?? 0;
-  }
-  /** Latest receive statistics (sampled every second), or null. */
-  get stats(): StatsSnapshot | null {
-    return this.#player?.stats ?? null;
   }
   /** The office name the gateway lists for this stream (null until known). */
   get streamName(): string | null {
@@ -128,7 +153,7 @@ export class CctvPlayerElement extends HTMLElement {
 
   connectedCallback(): void {
     this.#ensure();
-    if (this.getAttribute('autoplay') !== 'false' && this.stream) void this.play();
+    if (this.autoplay && this.stream) void this.play();
   }
 
   disconnectedCallback(): void {
@@ -145,6 +170,12 @@ export class CctvPlayerElement extends HTMLElement {
       case 'variant':
         if (this.#wantPlay) void this.play();
         break;
+      case 'latency':
+        if (toLatency(old) === toLatency(value)) break;
+        this.#teardownClient();
+        this.#ensure();
+        if (this.#wantPlay) void this.play();
+        break;
       case 'gateway':
         this.#teardownClient();
         this.#ensure();
@@ -155,6 +186,9 @@ export class CctvPlayerElement extends HTMLElement {
         break;
       case 'stats':
         this.#stage?.toggleStats(value !== null);
+        break;
+      case 'autoplay':
+        if (this.autoplay && !this.#wantPlay && this.isConnected && this.stream) void this.play();
         break;
     }
   }
@@ -331,7 +365,9 @@ export class CctvPlayerElement extends HTMLElement {
 
   /** Shows or hides the stats overlay (codec, resolution, fps, bitrate, loss, delay). */
   toggleStats(force?: boolean): void {
-    this.#stage?.toggleStats(force);
+    const on = force ?? !(this.#stage?.statsVisible ?? this.stats);
+    this.stats = on;
+    this.#stage?.toggleStats(on);
   }
 
   /** Samples statistics now. */

@@ -4,6 +4,9 @@
 // sign-in session when the frame gets the cookie (same site), renewed like the gateway's own pages.
 // When access ends the frame says so (a banner whose sign-in link opens a new tab: a third-party
 // frame gets no cookie) and tells its host: postMessage({type: 'cctv:auth-expired', stream, code, reason}).
+// It also tells its host its state and errors ({type: 'cctv-player', event: 'state' | 'error', ...}), but
+// only to the host's own origin and only when the gateway allows that origin (signaling.allowedOrigins):
+// the host is named by ?origin=, else by the frame's ancestorOrigins or referrer, and the gateway is asked.
 import type { AuthExpiredDetail, CctvPlayerElement } from './cctv-player.js';
 import { defineCctvPlayer } from './cctv-player.js';
 import { latencyParam } from './GatewayClient.js';
@@ -23,6 +26,57 @@ if (!given) el.setAttribute('autoplay', 'false');
 if (params.get('variant') === 'sub') el.setAttribute('variant', 'sub');
 if (params.get('stats') === '1') el.setAttribute('stats', '');
 el.setAttribute('latency', latencyParam(params));
+/** What the frame tells its host page about the player (web-client/README.md, "iframe"). */
+export type EmbedMessage =
+  | { type: 'cctv-player'; event: 'state'; stream: string; state: string }
+  | { type: 'cctv-player'; event: 'error'; stream: string; code: string; message: string };
+
+/** The host page's origin as the frame can know it: ?origin=, else the ancestor's origin, else the referrer's. */
+function hostOriginCandidate(): string | null {
+  const given = params.get('origin');
+  if (given) return given;
+  const ancestors = (location as Location & { ancestorOrigins?: DOMStringList }).ancestorOrigins;
+  if (ancestors?.length) return ancestors[0] ?? null;
+  try {
+    return document.referrer ? new URL(document.referrer).origin : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Resolves to the origin to post to, or null (no host, or one the gateway does not allow). */
+const hostOrigin: Promise<string | null> =
+  window.parent === window
+    ? Promise.resolve(null)
+    : (async () => {
+        const candidate = hostOriginCandidate();
+        if (!candidate) return null;
+        try {
+          const r = await fetch(`/api/embed/origin?origin=${encodeURIComponent(candidate)}`);
+          const body = (await r.json()) as { origin: string | null; allowed: boolean };
+          return r.ok && body.allowed ? body.origin : null;
+        } catch {
+          return null;
+        }
+      })();
+
+/** Posts to the host page's origin only (never '*'): a page of another origin gets nothing. */
+function post(msg: EmbedMessage): void {
+  void hostOrigin.then((origin) => {
+    if (origin) window.parent.postMessage(msg, origin);
+  });
+}
+
+el.addEventListener('statechange', (ev) => {
+  const { state } = (ev as CustomEvent<{ state: string }>).detail;
+  post({ type: 'cctv-player', event: 'state', stream, state });
+});
+el.addEventListener('error', (ev) => {
+  const { code, message } = (ev as unknown as CustomEvent<{ code: string; message: string }>).detail;
+  post({ type: 'cctv-player', event: 'error', stream, code, message });
+});
+(window as unknown as { cctvHostOrigin: Promise<string | null> }).cctvHostOrigin = hostOrigin;
+
 document.body.append(el);
 // The same probe as the gateway's own player page, for tests and the console.
 (window as unknown as { cctvPlayer: unknown; cctvAccess: unknown }).cctvPlayer = el.probe;

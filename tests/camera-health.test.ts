@@ -174,7 +174,7 @@ describe('camera health with nobody watching', () => {
     await page.goto(`${stack.base}/?token=${stack.token()}`);
     const snap = () => page.evaluate(() => (window as unknown as { cctvWall: () => WallSnapshot }).cctvWall());
     const offPill = page.locator('.counts .pill.off');
-    await waitFor('the wall to count 3 offline', async () => (await offPill.textContent())?.trim() === '3 offline');
+    await waitFor('the wall to count 3 offline', async () => (await offPill.textContent())?.trim() === '3 terputus');
     // Until the first health answer the count comes from the stream list's states: wait for the answer.
     const s = await waitFor('the health answer', async () => {
       const x = await snap();
@@ -210,11 +210,11 @@ describe('camera health with nobody watching', () => {
     await page.setViewportSize({ width: 1280, height: 720 }); // the Command Center's screen: same 3 tiles
     await page.screenshot({ path: 'test-results/screenshots/wall-health-dead-desktop.png' }).catch(() => {});
     await page.setViewportSize({ width: 420, height: 640 });
-    expect((await offPill.textContent())?.trim()).toBe('3 offline');
+    expect((await offPill.textContent())?.trim()).toBe('3 terputus');
     await page.getByRole('button', { name: /^Semua/ }).click();
     await page.fill('#wall-search', 'sehat 0');
     await waitFor('only live tiles shown', async () => (await snap()).tiles.filter((t) => !t.hidden).length === 9);
-    expect((await offPill.textContent())?.trim()).toBe('3 offline');
+    expect((await offPill.textContent())?.trim()).toBe('3 terputus');
     await page.fill('#wall-search', '');
 
     // The stopped camera comes back: up within one interval; the wall (polling every 10 s) follows.
@@ -228,7 +228,7 @@ describe('camera health with nobody watching', () => {
     const upSec = (Date.now() - back) / 1000;
     await waitFor(
       'the wall to count 2 offline',
-      async () => (await offPill.textContent())?.trim() === '2 offline',
+      async () => (await offPill.textContent())?.trim() === '2 terputus',
       15_000,
     );
     const wallSec = (Date.now() - back) / 1000;
@@ -248,16 +248,23 @@ describe('camera health with nobody watching', () => {
     const rows = page.locator('#t-down tr');
     await waitFor('two rows', async () => (await rows.count()) === 2, 5000);
     const table = await rows.evaluateAll((trs) =>
-      trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')),
+      trs.map((tr) => [
+        ...[...tr.querySelectorAll('td')].map((td) => td.textContent ?? ''),
+        (tr as HTMLElement).dataset['stream'] ?? '',
+        (tr as HTMLElement).dataset['reason'] ?? '',
+      ]),
     );
     console.log(`ops page, down: ${JSON.stringify(table)}`);
     expect(await page.locator('#k-down').textContent()).toBe('2');
+    // The office's name in the table; the id and the gateway's own reason as data attributes.
+    expect(table.map((r) => r[6])).toEqual(expect.arrayContaining([REFUSED, HUNG]));
     expect(table.map((r) => r[0])).toEqual(
-      expect.arrayContaining([expect.stringContaining(REFUSED), expect.stringContaining(HUNG)]),
+      expect.arrayContaining([expect.stringContaining('mati port'), expect.stringContaining('mati diam')]),
     );
     for (const r of table) {
       expect(r[2]).toBe(HEALTH_LABEL.down);
-      expect(r[3]).toMatch(/camera unreachable: /);
+      expect(r[3]).toMatch(/^(sambungan ditolak|tidak menjawab)$/);
+      expect(r[7]).toMatch(/camera unreachable: /);
       expect(r[4]).toMatch(/^sejak \d{2}\.\d{2}$/);
       expect(r[5]).toBe('belum sejak gateway mulai');
     }
@@ -310,7 +317,7 @@ describe('a camera that rejects the password', () => {
     const msg = page.locator(`.tile[data-id="${LOCKED}"] .tile-off`);
     await msg.waitFor({ timeout: 5000 });
     expect((await msg.textContent())?.trim()).toBe(`${HEALTH_LABEL.unauthorized} · ${sinceText(v.health.since)}`);
-    expect((await page.locator('.counts .pill.off').textContent())?.trim()).toBe('1 offline');
+    expect((await page.locator('.counts .pill.off').textContent())?.trim()).toBe('1 terputus');
     await page.screenshot({ path: 'test-results/screenshots/wall-health-password.png' }).catch(() => {});
     // Checks every second and a viewer on the wall: still the one login (the backoff is 5 minutes).
     await new Promise((r) => setTimeout(r, 3000));

@@ -198,7 +198,7 @@ describe('real camera behaviours', () => {
     await page.close();
   });
 
-  it('shows "Kamera offline" within 5 s of a live camera dying; the API stays error with no bitrate', async () => {
+  it('shows "Kamera terputus" within 5 s of a live camera dying; the API stays error with no bitrate', async () => {
     const page: Page = await openPlayer(browser, stack.base, stack.token(), 'dies');
     await waitFor('live', async () => (await probe(page)).state === 'live', 15_000);
     await sleep(1500);
@@ -209,7 +209,7 @@ describe('real camera behaviours', () => {
         const msg = document.querySelector('.stage-msg') as HTMLElement | null;
         return msg && !msg.hidden ? (msg.querySelector('strong')?.textContent ?? '') : '';
       });
-    await waitFor('"Kamera offline" on the page', async () => (await shown()) === 'Kamera offline', 5000, 50).catch(
+    await waitFor('"Kamera terputus" on the page', async () => (await shown()) === 'Kamera terputus', 5000, 50).catch(
       async (e) => {
         console.log('page state', (await probe(page)).state, JSON.stringify(await shown()));
         throw e;
@@ -217,7 +217,7 @@ describe('real camera behaviours', () => {
     );
     const ms = Date.now() - t0;
     expect((await probe(page)).state).toBe('offline');
-    console.log(`dies: "Kamera offline" ${ms} ms after the camera died`);
+    console.log(`dies: "Kamera terputus" ${ms} ms after the camera died`);
     // While it is down the API never flips back to live, and reports no bitrate.
     const seen = new Set<string>();
     for (let i = 0; i < 15; i++) {

@@ -225,7 +225,7 @@ describe('phone view (390x844)', () => {
       return p.stream === 'kel-pahlawan' && p.state === 'live';
     });
     await page.goto(`${stack.base}/watch.html?stream=${DEAD}`);
-    await page.getByText('Kamera offline').first().waitFor({ timeout: 15_000 });
+    await page.locator('.stage-msg strong', { hasText: 'Kamera terputus' }).waitFor({ timeout: 15_000 });
     expect((await probe(page)).error).toBe('E_STREAM_OFFLINE');
     await shot(page, 'phone-offline.png');
     await page.close();

@@ -3,7 +3,15 @@
 // the cameras that do not answer, watched or not, with why and since when (GET /api/streams).
 // Access: ?token= (kept for the tab) or the sign-in session (renewed; "Keluar" in the header).
 import type { HealthStatus } from '../../gateway/src/http/app.js';
-import { HEALTH_LABEL, sinceText } from './labels.js';
+import {
+  HEALTH_LABEL,
+  INGEST_STATE_LABEL,
+  reasonText,
+  sinceText,
+  UI,
+  VARIANT_LABEL,
+  WORKER_STATE_LABEL,
+} from './labels.js';
 import { type Access, accessProbe, signOutControl, startAccess } from './session.js';
 
 interface Sample {
@@ -34,7 +42,13 @@ const $ = (id: string) => document.getElementById(id) as HTMLElement;
 let access: Access | undefined;
 const bearer = () => ({ authorization: `Bearer ${access?.token ?? ''}` });
 
-const mbps = (bps: number) => `${(bps / 1e6).toFixed(bps < 1e7 ? 1 : 0)} Mbit/s`;
+const mbps = (bps: number) =>
+  `${(bps / 1e6).toLocaleString('id-ID', { maximumFractionDigits: bps < 1e7 ? 1 : 0, minimumFractionDigits: bps < 1e7 ? 1 : 0 })} Mbps`;
+/** The last stream list (GET /api/streams): names and camera health by id. */
+let known = new Map<string, StreamStatus>();
+/** "Kantor Kelurahan Sekip Jaya" for "kel-sekip-jaya/main" (the id itself until the list is known). */
+const officeName = (key: string) => known.get(key.replace(/\/[^/]+$/, ''))?.name ?? key.replace(/\/[^/]+$/, '');
+const variantOf = (key: string) => /\/([^/]+)$/.exec(key)?.[1] ?? 'main';
 
 /** A line chart as SVG: one polyline per series over the sample times. */
 function chart(
@@ -59,7 +73,7 @@ function chart(
     parts.push(`<text x="2" y="${y(max * f) + 4}">${(max * f).toFixed(max < 10 ? 1 : 0)}${unit}</text>`);
   }
   parts.push(
-    `<text x="${pad.l}" y="${H - 2}">-${Math.round((t1 - t0) / 60000)} min</text><text x="${W - 40}" y="${H - 2}">now</text>`,
+    `<text x="${pad.l}" y="${H - 2}">-${Math.round((t1 - t0) / 60000)} ${UI.opsMinutes}</text><text x="${W - 40}" y="${H - 2}">${UI.opsNow}</text>`,
   );
   series.forEach((s, i) => {
     const pts = s.values.map((v, k) => `${x(times[k] ?? t0).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
@@ -76,11 +90,14 @@ function chart(
   );
 }
 
-/** "worker 1", with its slot's state when it is not serving and how often it was replaced. */
+/** "proses 1", with its slot's state when it is not serving and how often it was replaced. */
 function workerLabel(index: number, now: Ops['workers'][number] | undefined): string {
-  const notes = [now && now.state !== 'serving' ? now.state : '', now?.restarts ? `${now.restarts}× diganti` : ''];
+  const notes = [
+    now && now.state !== 'serving' ? (WORKER_STATE_LABEL[now.state] ?? now.state) : '',
+    now?.restarts ? `${now.restarts}× ${UI.opsReplaced}` : '',
+  ];
   const extra = notes.filter(Boolean).join(', ');
-  return extra ? `worker ${index} (${extra})` : `worker ${index}`;
+  return extra ? `${UI.opsWorker} ${index} (${extra})` : `${UI.opsWorker} ${index}`;
 }
 
 function render(ops: Ops): void {
@@ -92,14 +109,18 @@ function render(ops: Ops): void {
   $('k-cap').textContent = `${Math.round(ops.capacity.used * 100)}%`;
   $('k-egress').textContent = mbps(ops.capacity.egressBps);
   $('k-viewers').textContent = String(streams.reduce((n, [, s]) => n + s.viewers, 0));
+  // Cameras and their variants counted apart: a camera with a sub stream is one camera, two streams.
   $('k-live').textContent = `${streams.filter(([, s]) => s.state === 'live').length}/${streams.length}`;
+  const cams = new Set(streams.map(([k]) => k.replace(/\/[^/]+$/, '')));
+  const liveCams = new Set(streams.filter(([, s]) => s.state === 'live').map(([k]) => k.replace(/\/[^/]+$/, '')));
+  $('k-cams').textContent = `${liveCams.size}/${cams.size}`;
   chart(
     $('c-node') as unknown as SVGSVGElement,
     $('l-node'),
     times,
     [
-      { name: 'kapasitas', values: h.map((s) => s.capacityUsed * 100) },
-      { name: 'egress Mbit/s', values: h.map((s) => s.egressBps / 1e6) },
+      { name: UI.opsCapacity, values: h.map((s) => s.capacityUsed * 100) },
+      { name: UI.opsEgress, values: h.map((s) => s.egressBps / 1e6) },
     ],
     '',
   );
@@ -121,15 +142,34 @@ function render(ops: Ops): void {
     $('c-viewers') as unknown as SVGSVGElement,
     $('l-viewers'),
     times,
-    top.map(([id]) => ({ name: id.replace(/\/main$/, ''), values: h.map((s) => s.streams[id]?.viewers ?? 0) })),
+    top.map(([id]) => ({
+      name:
+        variantOf(id) === 'main'
+          ? officeName(id)
+          : `${officeName(id)} (${VARIANT_LABEL[variantOf(id)] ?? variantOf(id)})`,
+      values: h.map((s) => s.streams[id]?.viewers ?? 0),
+    })),
     '',
   );
   $('t-streams').replaceChildren(
     ...streams
-      .sort((a, b) => a[0].localeCompare(b[0]))
+      .sort((a, b) => officeName(a[0]).localeCompare(officeName(b[0]), 'id') || a[0].localeCompare(b[0]))
       .map(([id, s]) => {
         const tr = document.createElement('tr');
-        for (const v of [id, s.state, String(s.viewers), mbps(s.ingestBps), mbps(s.egressBps)]) {
+        const v = variantOf(id);
+        const health = known.get(id.replace(/\/[^/]+$/, ''))?.variants.find((x) => x.name === v)?.health;
+        tr.dataset['stream'] = id;
+        tr.dataset['health'] = health?.state ?? 'unknown';
+        const cells = [
+          officeName(id),
+          VARIANT_LABEL[v] ?? v,
+          health ? HEALTH_LABEL[health.state] : HEALTH_LABEL.unknown,
+          INGEST_STATE_LABEL[s.state] ?? s.state,
+          String(s.viewers),
+          mbps(s.ingestBps),
+          mbps(s.egressBps),
+        ];
+        for (const v of cells) {
           const td = document.createElement('td');
           td.textContent = v;
           tr.append(td);
@@ -147,9 +187,9 @@ function downSection(): { count: HTMLElement; body: HTMLElement; none: HTMLEleme
     sec.setAttribute('aria-labelledby', 'h-down');
     sec.style.gridColumn = '1 / -1';
     sec.innerHTML =
-      '<h2 id="h-down">Kamera offline <b class="big" id="k-down">–</b></h2>' +
+      '<h2 id="h-down">Kamera terputus <b class="big" id="k-down">–</b></h2>' +
       '<p id="n-down" hidden>Semua kamera menjawab.</p>' +
-      '<table><thead><tr><th>Kamera</th><th>Varian</th><th>Status</th><th>Sebab</th><th>Sejak</th><th>Kontak terakhir</th></tr></thead>' +
+      '<table><thead><tr><th>Kamera</th><th>Kualitas</th><th>Status</th><th>Sebab</th><th>Sejak</th><th>Kontak terakhir</th></tr></thead>' +
       '<tbody id="t-down"></tbody></table>';
     document.querySelector('main')?.prepend(sec);
   }
@@ -173,13 +213,15 @@ function renderDown(streams: StreamStatus[]): void {
       const tr = document.createElement('tr');
       tr.dataset['stream'] = s.id;
       tr.dataset['state'] = h.state;
+      // The gateway's own words for operators who read logs (not shown: the table speaks Indonesian).
+      if (h.reason) tr.dataset['reason'] = h.reason;
       const cells = [
-        `${s.name} (${s.id})`,
-        v,
+        s.name,
+        VARIANT_LABEL[v] ?? v,
         HEALTH_LABEL[h.state],
-        h.reason ?? '',
+        reasonText(h.reason) ?? '',
         sinceText(h.since),
-        h.lastContactAt ? sinceText(h.lastContactAt).replace(/^sejak /, '') : 'belum sejak gateway mulai',
+        h.lastContactAt ? sinceText(h.lastContactAt).replace(/^sejak /, '') : UI.opsNoContact,
       ];
       for (const text of cells) {
         const td = document.createElement('td');
@@ -194,12 +236,15 @@ function renderDown(streams: StreamStatus[]): void {
 async function refreshDown(): Promise<void> {
   const res = await fetch('/api/streams', { headers: bearer() });
   if (!res.ok) return; // /api/ops says why in the error line
-  renderDown(((await res.json()) as { streams: StreamStatus[] }).streams);
+  const list = ((await res.json()) as { streams: StreamStatus[] }).streams;
+  known = new Map(list.map((s) => [s.id, s]));
+  renderDown(list);
 }
 
 async function refresh(): Promise<void> {
   if (!access || access.ended) return;
-  void refreshDown().catch(() => {});
+  // The stream list first, so the tables name offices, not ids.
+  await refreshDown().catch(() => {});
   const res = await fetch('/api/ops', { headers: bearer() });
   const body = await res.json().catch(() => ({}));
   if (res.status === 401) {

@@ -210,7 +210,7 @@ export class Stage {
           { class: 'ico' },
           icon(state === 'forbidden' || authEnded ? 'lock' : state === 'offline' ? 'offline' : 'alert', 26),
         );
-    this.msg.title = p.errorMessage ?? '';
+    this.msg.dataset['detail'] = p.errorMessage ?? '';
     const reason = state === 'offline' ? p.probe.reason : null;
     const detail =
       state === 'forbidden' || state === 'error'
@@ -228,7 +228,8 @@ export class Stage {
       ),
       detail ? h('p', {}, detail) : '',
       code && (state === 'forbidden' || state === 'error' || state === 'offline' || state === 'busy')
-        ? h('code', { title: p.errorMessage ?? '' }, `Kode: ${code}`)
+        ? // The gateway's own (English) message for support, not as a tooltip: the page speaks Indonesian.
+          h('code', { 'data-detail': p.errorMessage ?? '' }, `Kode: ${code}`)
         : '',
     );
   }

@@ -2,6 +2,7 @@
 // bitrate, packet loss and an estimate of the glass-to-glass delay this side can see
 // (jitter buffer + decode + half the round trip to the gateway).
 import type { types } from 'mediasoup-client';
+import { STATS_LABEL as L } from './labels.js';
 
 export interface StatsSnapshot {
   codec: string | null;
@@ -91,13 +92,13 @@ const n1 = new Intl.NumberFormat('id-ID', { maximumFractionDigits: 1, minimumFra
 export function statsRows(s: StatsSnapshot): [string, string][] {
   const codec = s.codec ? s.codec.replace(/^video\//, '').replace('H264', 'H.264') : '—';
   return [
-    ['Codec', s.profile ? `${codec} (${s.profile})` : codec],
-    ['Resolusi', s.width && s.height ? `${s.width}×${s.height}` : '—'],
-    ['Frame rate', s.fps !== null ? `${n0.format(s.fps)} fps` : '—'],
-    ['Bitrate', s.bitrateKbps !== null ? `${n0.format(s.bitrateKbps)} kbit/s` : '—'],
-    ['Paket hilang', `${n0.format(s.packetsLost)} (${n1.format(s.lossPercent)} %)`],
+    [L.codec, s.profile ? `${codec} (${s.profile})` : codec],
+    [L.resolution, s.width && s.height ? `${s.width}×${s.height}` : '—'],
+    [L.frameRate, s.fps !== null ? `${n0.format(s.fps)} fps` : '—'],
+    [L.bitrate, s.bitrateKbps !== null ? `${n0.format(s.bitrateKbps)} kbps` : '—'],
+    [L.lost, `${n0.format(s.packetsLost)} (${n1.format(s.lossPercent)} %)`],
     [
-      'Perkiraan tunda',
+      L.delay,
       s.delayMs !== null ? `≈ ${n0.format(s.delayMs)} ms` : s.rttMs !== null ? `RTT ${n0.format(s.rttMs)} ms` : '—',
     ],
   ];
@@ -106,5 +107,5 @@ export function statsRows(s: StatsSnapshot): [string, string][] {
 /** Explains how the delay is estimated (tooltip). */
 export function delayBreakdown(s: StatsSnapshot): string {
   const part = (v: number | null) => (v === null ? '?' : `${n0.format(v)} ms`);
-  return `jitter buffer ${part(s.jitterBufferMs)} + decode ${part(s.decodeMs)} + RTT/2 ${part(s.rttMs === null ? null : s.rttMs / 2)}`;
+  return `${L.jitterBuffer} ${part(s.jitterBufferMs)} + ${L.decode} ${part(s.decodeMs)} + RTT/2 ${part(s.rttMs === null ? null : s.rttMs / 2)}`;
 }

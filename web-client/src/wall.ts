@@ -23,10 +23,12 @@ import {
   HEALTH_LABEL,
   isAuthEnded,
   ORG,
+  reasonText,
   SNAPSHOT_LABEL,
   STATE_LABEL,
   sinceText,
   stateTone,
+  UI,
 } from './labels.js';
 import { PlayerPoster } from './PlayerPoster.js';
 import { Poster } from './Poster.js';
@@ -35,6 +37,20 @@ import { type Access, type AccessProbe, accessProbe, signOutControl, startAccess
 import { type SnapshotSource, snapshotSource, snapshotVariant, snapshotWidth } from './snapshot.js';
 import { STAGE_CSS, Stage } from './stage.js';
 import { groupByKecamatan, OTHER } from './streams.js';
+import { GRID_CHOICES, type GridChoice, gridLayout, headingRuns, parseGridChoice } from './wallGrid.js';
+
+/** The wall's grid size and order, remembered on this device. */
+const GRID_KEY = 'cctv-wall-grid';
+const SORT_KEY = 'cctv-wall-sort';
+/** 'kecamatan': grouped under kecamatan headings; 'name': one list by name; 'offline': cameras that are down first. */
+export type WallSort = 'kecamatan' | 'name' | 'offline';
+const SORTS: readonly WallSort[] = ['kecamatan', 'name', 'offline'];
+/** The group key of the cameras that are down (sorted first). */
+const DOWN_GROUP = '\u0000down';
+/** A tile's caption bar under the video and a heading row above a tile row (px; theme.css draws them). */
+const TILE_BAR_PX = 34;
+const HEAD_ROW_PX = 20;
+const GRID_GAP_PX = 8;
 
 /** A tile that left the screen keeps playing this long (scrolling back is instant). */
 export const LEAVE_GRACE_MS = 2500;
@@ -140,9 +156,9 @@ export function shortName(name: string): string {
 /** "Kantor kelurahan · Kec. Kemuning"; the kind is its own span (the snapshot mode's small tiles drop it). */
 function officeKind(s: StreamSummary): (HTMLElement | string)[] {
   const kind = /^Kantor\s+Kelurahan/i.test(s.name)
-    ? 'Kantor kelurahan'
+    ? UI.officeKel
     : /^Kantor\s+Kecamatan/i.test(s.name)
-      ? 'Kantor kecamatan'
+      ? UI.officeKec
       : '';
   const kec = s.kecamatan ? `Kec. ${s.kecamatan}` : '';
   return [kind ? h('span', { class: 'tile-kind' }, kec ? `${kind} · ` : kind) : '', kec];
@@ -199,7 +215,7 @@ class Tile {
       {
         class: 'tile-link',
         href: `/m/${encodeURIComponent(s.id)}`,
-        title: 'Buka di tampilan tunggal (ponsel)',
+        title: UI.openSingle,
         'aria-label': `Buka ${s.name} di tampilan tunggal`,
       },
       icon('phone', 16),
@@ -328,18 +344,23 @@ class Tile {
     return this.state === 'offline';
   }
 
-  /** "Kamera offline · sejak 08.14", "Kata sandi kamera ditolak · sejak kemarin 22.10". */
+  /**
+   * "Kamera terputus: sambungan ditolak · sejak 08.14", "Kata sandi kamera ditolak · sejak kemarin
+   * 22.10". The cause only where the gateway gives it (operators and admins).
+   */
   get offlineText(): string {
     const h = this.health;
     if (!h || !this.cameraDown) return STATE_LABEL.offline;
+    const why = h.state === 'down' ? reasonText(h.reason) : null;
+    const what = why ? `${HEALTH_LABEL[h.state]}: ${why}` : HEALTH_LABEL[h.state];
     const since = sinceText(h.since);
-    return since ? `${HEALTH_LABEL[h.state]} · ${since}` : HEALTH_LABEL[h.state];
+    return since ? `${what} · ${since}` : what;
   }
 
   /** A new health answer: redraws the tile if what it says changed (or the day did: "kemarin"). */
   healthUpdated(): void {
     const h = this.health;
-    const shown = h ? `${h.state} ${sinceText(h.since)}` : '';
+    const shown = h ? `${h.state} ${h.reason ?? ''} ${sinceText(h.since)}` : '';
     if (shown === this.#healthShown) return;
     this.#healthShown = shown;
     this.render();
@@ -359,13 +380,13 @@ class Tile {
     this.el.toggleAttribute('data-poster', still);
     (this.badge.lastElementChild as HTMLElement).textContent =
       st === 'offline'
-        ? 'Offline'
+        ? UI.badgeOffline
         : st === 'idle'
           ? still
             ? SNAPSHOT_LABEL
-            : 'Siaga'
+            : UI.badgeIdle
           : tone === 'starting'
-            ? 'Memulai…'
+            ? UI.badgeStarting
             : STATE_LABEL[st];
     this.badge.title = still ? `${SNAPSHOT_LABEL} ${clockText(this.poster.takenAt)}` : '';
     const words = st === 'offline' ? this.offlineText : STATE_LABEL[st];
@@ -506,16 +527,38 @@ class Wall {
   readonly #counts = h('div', { class: 'counts', role: 'status', 'aria-live': 'polite' });
   readonly #who = h('div', { class: 'who', hidden: true });
   readonly #board = h('div', { class: 'board', id: 'board' });
-  readonly #chips = h('div', { class: 'chips', role: 'group', 'aria-label': 'Saring menurut kecamatan' });
+  readonly #chips = h('div', { class: 'chips', role: 'group', 'aria-label': UI.filterByKecamatan });
   readonly #search = h('input', {
     type: 'search',
     id: 'wall-search',
-    placeholder: 'Cari kantor…',
+    placeholder: UI.searchOfficePlaceholder,
     autocomplete: 'off',
-    'aria-label': 'Cari kantor',
+    'aria-label': UI.searchOffice,
   });
   #district: string | null = null;
-  readonly #empty = h('p', { class: 'empty', hidden: true }, 'Tidak ada kamera yang cocok dengan pencarian.');
+  /** Tiles per screen ('auto': as many as fill it) and the order, both remembered on this device. */
+  #grid: GridChoice = parseGridChoice(localStorage.getItem(GRID_KEY));
+  #sort: WallSort = (SORTS as readonly string[]).includes(localStorage.getItem(SORT_KEY) ?? '')
+    ? (localStorage.getItem(SORT_KEY) as WallSort)
+    : 'kecamatan';
+  /** The tiles shown, in the order on screen (the fullscreen view steps through it). */
+  #shown: Tile[] = [];
+  /** What the offline-first order was when last laid out (redone when a camera goes down or comes back). */
+  #orderKey = '';
+  #layoutQueued = false;
+  readonly #gridSelect = h(
+    'select',
+    { id: 'wall-grid', 'aria-label': UI.gridLabel, title: UI.gridTitle },
+    ...GRID_CHOICES.map((g) => h('option', { value: String(g) }, g === 'auto' ? UI.gridAuto : `${g}×${g}`)),
+  );
+  readonly #sortSelect = h(
+    'select',
+    { id: 'wall-sort', 'aria-label': UI.sortLabel },
+    h('option', { value: 'kecamatan' }, UI.sortKecamatan),
+    h('option', { value: 'name' }, UI.sortName),
+    h('option', { value: 'offline' }, UI.sortOfflineFirst),
+  );
+  readonly #empty = h('p', { class: 'empty', hidden: true }, UI.noMatchWall);
   // fullscreen
   readonly #focus: HTMLElement;
   readonly #focusPlayer: LivePlayer;
@@ -529,7 +572,9 @@ class Wall {
   });
   readonly #focusTitle = h('h2', { id: 'focus-title' });
   readonly #focusMeta = h('p', { class: 'meta' });
-  readonly #focusLink = h('a', { class: 'btn ghost' }, icon('phone'), h('span', {}, 'Tampilan tunggal'));
+  /** The fullscreen view's state, in its bar (the stage's own badge would cover the camera's clock). */
+  readonly #focusBadge = h('span', { class: 'badge', 'aria-hidden': 'true' }, h('i', { class: 'dot' }), h('span'));
+  readonly #focusLink = h('a', { class: 'btn ghost' }, icon('phone'), h('span', {}, UI.singleView));
   #focused: Tile | undefined;
   #underFramesAtSwap: number | null = null;
   #swapped = false;
@@ -561,11 +606,11 @@ class Wall {
         class: 'btn ghost',
         id: 'mode-toggle',
         'aria-pressed': String(mode === 'snapshots'),
-        title: 'Semua kantor sebagai cuplikan yang diperbarui tiap 5 detik; klik kamera untuk menonton langsung',
+        title: UI.snapshotModeTitle,
         onclick: () => this.setMode(this.mode === 'snapshots' ? 'live' : 'snapshots'),
       },
       icon('image'),
-      h('span', {}, 'Mode cuplikan'),
+      h('span', {}, UI.snapshotMode),
     );
     this.#io = new IntersectionObserver(
       (entries) => {
@@ -586,6 +631,11 @@ class Wall {
     this.#focusStage = new Stage(this.#focusPlayer, { tools: true, snapshots: this.snapshots });
     this.#focusStage.el.prepend(this.#under);
     this.#focusPlayer.addEventListener('playing', () => this.#swap());
+    this.#focusPlayer.addEventListener('statechange', () => {
+      const st = this.#focusPlayer.state;
+      this.#focusBadge.dataset['tone'] = stateTone(st);
+      (this.#focusBadge.lastElementChild as HTMLElement).textContent = STATE_LABEL[st];
+    });
     this.#focus = h(
       'div',
       { class: 'focus', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'focus-title', hidden: true },
@@ -597,18 +647,19 @@ class Wall {
           {
             type: 'button',
             class: 'btn icon-only',
-            'aria-label': 'Kamera sebelumnya',
+            'aria-label': UI.prevCamera,
             onclick: () => this.#stepFocus(-1),
           },
           icon('prev', 22),
         ),
         h('div', { class: 'focus-text' }, this.#focusTitle, this.#focusMeta),
+        this.#focusBadge,
         h(
           'button',
           {
             type: 'button',
             class: 'btn icon-only',
-            'aria-label': 'Kamera berikutnya',
+            'aria-label': UI.nextCamera,
             onclick: () => this.#stepFocus(1),
           },
           icon('next', 22),
@@ -619,7 +670,7 @@ class Wall {
           'button',
           { type: 'button', class: 'btn close', onclick: () => this.closeFocus() },
           icon('close'),
-          h('span', {}, 'Tutup'),
+          h('span', {}, UI.close),
           h('kbd', {}, 'Esc'),
         ),
       ),
@@ -705,43 +756,70 @@ class Wall {
     const tick = () => {
       const now = new Date();
       clock.dateTime = now.toISOString();
-      clock.textContent = `${now.toLocaleDateString('id-ID', { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric', timeZone: 'Asia/Jakarta' })} · ${now.toLocaleTimeString('id-ID', { hour: '2-digit', minute: '2-digit', second: '2-digit', timeZone: 'Asia/Jakarta' })} WIB`;
+      clock.replaceChildren(
+        `${now.toLocaleDateString('id-ID', { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric', timeZone: 'Asia/Jakarta' })} · `,
+        h(
+          'b',
+          {},
+          now.toLocaleTimeString('id-ID', {
+            hour: '2-digit',
+            minute: '2-digit',
+            second: '2-digit',
+            timeZone: 'Asia/Jakarta',
+          }),
+        ),
+        ' WIB',
+      );
     };
     tick();
     setInterval(tick, 1000);
     this.#search.addEventListener('input', () => this.applyFilter());
+    this.#gridSelect.value = String(this.#grid);
+    this.#gridSelect.addEventListener('change', () => {
+      this.#grid = parseGridChoice(this.#gridSelect.value);
+      localStorage.setItem(GRID_KEY, String(this.#grid));
+      this.layout();
+    });
+    this.#sortSelect.value = this.#sort;
+    this.#sortSelect.addEventListener('change', () => {
+      this.#sort = this.#sortSelect.value as WallSort;
+      localStorage.setItem(SORT_KEY, this.#sort);
+      this.layout();
+    });
+    window.addEventListener('resize', () => this.layout());
     document.body.classList.add('wall-page');
     document.body.classList.toggle('snapshot-mode', this.mode === 'snapshots');
     document.body.replaceChildren(
-      h('a', { class: 'skip', href: '#board' }, 'Lompat ke kamera'),
+      h('a', { class: 'skip', href: '#board' }, UI.skipToCameras),
       h(
         'header',
         { class: 'wall-head' },
         h(
           'div',
           { class: 'brand' },
-          emblem(44),
+          emblem(36),
           h(
             'div',
             { class: 'brand-text' },
             h('small', {}, `Pemerintah ${CITY}`),
             h('h1', {}, ORG),
-            h('p', {}, 'CCTV kantor kelurahan & kecamatan — pemantauan langsung'),
+            h('p', {}, UI.wallSubtitle),
           ),
         ),
         h('div', { class: 'head-right' }, this.#counts, h('div', { class: 'head-row' }, clock, this.#who)),
       ),
       h(
         'nav',
-        { class: 'toolbar', 'aria-label': 'Saring kamera' },
+        { class: 'toolbar', 'aria-label': UI.filterCameras },
         h('label', { class: 'search' }, icon('search'), this.#search),
         this.#chips,
+        h('div', { class: 'view-opts' }, this.#gridSelect, this.#sortSelect),
         this.#modeBtn,
         h(
           'a',
-          { class: 'btn ghost', href: '/watch.html', title: 'Satu kamera per layar, untuk ponsel' },
+          { class: 'btn ghost', href: '/watch.html', title: UI.phoneViewTitle },
           icon('phone'),
-          h('span', {}, 'Tampilan ponsel'),
+          h('span', {}, UI.phoneView),
         ),
       ),
       h('main', { class: 'wall' }, this.#board, this.#empty),
@@ -755,32 +833,18 @@ class Wall {
     await this.client.connect();
     this.streams = await this.client.listStreams();
     const groups = groupByKecamatan(this.streams);
-    const sections: HTMLElement[] = [];
-    for (const [district, list] of groups) {
-      const hid = `kec-${normalise(district).replace(/[^a-z0-9]+/g, '-')}`;
-      const grid = h('div', { class: 'tiles' });
+    // One grid for every kecamatan: headings are rows within it (layout()), not grids of their own.
+    const els: HTMLElement[] = [];
+    for (const list of groups.values())
       for (const s of list) {
         const t = new Tile(s, this);
         this.tiles.set(s.id, t);
-        grid.append(t.el);
+        els.push(t.el);
       }
-      sections.push(
-        h(
-          'section',
-          { class: 'district', 'aria-labelledby': hid, 'data-district': district },
-          h(
-            'h2',
-            { id: hid, class: 'district-head' },
-            district === OTHER ? 'Lainnya' : `Kecamatan ${district}`,
-            h('span', { class: 'n' }, `${list.length} kamera`),
-          ),
-          grid,
-        ),
-      );
-    }
-    this.#board.replaceChildren(...sections);
+    this.#board.replaceChildren(...els);
+    new ResizeObserver(() => this.layout()).observe(document.querySelector('.toolbar') as HTMLElement);
     this.#chips.replaceChildren(
-      this.#chip(null, `Semua`, this.streams.length),
+      this.#chip(null, UI.all, this.streams.length),
       ...[...groups].map(([d, l]) => this.#chip(d, d, l.length)),
     );
     for (const t of this.tiles.values()) {
@@ -788,6 +852,7 @@ class Wall {
       this.#nearIo.observe(t.el);
     }
     this.ready = true;
+    this.applyFilter();
     this.renderCounts();
     void this.#pollHealth();
   }
@@ -806,8 +871,104 @@ class Wall {
     history.replaceState(null, '', location.pathname + (q ? `?${q}` : '') + location.hash);
     document.body.classList.toggle('snapshot-mode', mode === 'snapshots');
     this.#modeBtn.setAttribute('aria-pressed', String(mode === 'snapshots'));
+    this.layout();
     for (const t of this.tiles.values()) t.update();
     this.renderCounts();
+  }
+
+  /** A tile's group in the current order ('' for none). */
+  #groupOf(t: Tile): string {
+    if (this.#sort === 'name') return '';
+    if (this.#sort === 'offline' && t.offline) return DOWN_GROUP;
+    return t.s.kecamatan ?? OTHER;
+  }
+
+  /** The tiles that pass the filter, in the chosen order. */
+  #ordered(): Tile[] {
+    const coll = new Intl.Collator('id', { numeric: true, sensitivity: 'base' });
+    const all = [...this.tiles.values()].filter((t) => !t.filteredOut);
+    if (this.#sort === 'name') return all.sort((a, b) => coll.compare(shortName(a.s.name), shortName(b.s.name)));
+    // The stream list's order is by kecamatan already; offline first keeps it within each part.
+    if (this.#sort === 'offline') return [...all.filter((t) => t.offline), ...all.filter((t) => !t.offline)];
+    return all;
+  }
+
+  #headingText(group: string): string {
+    if (group === DOWN_GROUP) return UI.groupOffline;
+    return group === OTHER ? UI.otherGroup : `Kecamatan ${group}`;
+  }
+
+  /** Lays the tiles out again on the next frame (resize, filter, order, grid size, mode). */
+  layout(): void {
+    if (this.#layoutQueued) return;
+    this.#layoutQueued = true;
+    requestAnimationFrame(() => {
+      this.#layoutQueued = false;
+      this.#layoutNow();
+    });
+  }
+
+  /**
+   * One grid that fills the screen: columns and row height from gridLayout(), a heading row above each
+   * tile row naming the kecamatan of the tiles under it. The tiles stay where they are in the DOM
+   * (moving a playing <video> would restart it); only their grid cells change.
+   */
+  #layoutNow(): void {
+    const shown = this.#ordered();
+    this.#shown = shown;
+    this.#orderKey = shown.map((t) => t.s.id).join(' ');
+    const board = this.#board;
+    for (const el of board.querySelectorAll('.group-head')) el.remove();
+    const groups = shown.map((t) => this.#groupOf(t));
+    if (this.mode === 'snapshots') {
+      // The snapshot wall's own dense grid (theme.css); only the order is ours.
+      board.style.gridTemplateColumns = '';
+      board.style.gridTemplateRows = '';
+      shown.forEach((t, i) => {
+        t.el.style.gridArea = '';
+        t.el.style.order = String(i);
+      });
+      return;
+    }
+    const top = board.getBoundingClientRect().top + window.scrollY;
+    const toolbar = (document.querySelector('.toolbar') as HTMLElement | null)?.offsetHeight ?? 0;
+    // The first screen, under the header; a page whose header takes most of it: under the toolbar.
+    let height = window.innerHeight - top - GRID_GAP_PX;
+    if (height < window.innerHeight * 0.5) height = window.innerHeight - toolbar - 2 * GRID_GAP_PX;
+    const g = gridLayout({
+      groups,
+      width: board.clientWidth,
+      height,
+      gap: GRID_GAP_PX,
+      bar: TILE_BAR_PX,
+      head: HEAD_ROW_PX,
+      choice: this.#grid,
+    });
+    board.dataset['cols'] = String(g.cols);
+    board.dataset['fits'] = String(g.fits);
+    board.style.gridTemplateColumns = `repeat(${g.cols}, minmax(0, 1fr))`;
+    const rowTracks = `${g.headings ? `${HEAD_ROW_PX}px ` : ''}${Math.floor(g.rowHeight)}px`;
+    board.style.gridTemplateRows = Array.from({ length: g.rows }, () => rowTracks).join(' ');
+    const per = g.headings ? 2 : 1;
+    shown.forEach((t, i) => {
+      const row = Math.floor(i / g.cols) * per + per;
+      t.el.style.order = '';
+      t.el.style.gridArea = `${row} / ${(i % g.cols) + 1} / ${row + 1} / ${(i % g.cols) + 2}`;
+    });
+    if (!g.headings) return;
+    const heads: HTMLElement[] = [];
+    for (const run of headingRuns(groups, g.cols)) {
+      const n = groups.filter((x) => x === run.group).length;
+      const el = h(
+        'h2',
+        { class: 'group-head', 'data-group': run.group === DOWN_GROUP ? 'down' : run.group },
+        this.#headingText(run.group),
+        h('span', { class: 'n' }, `${n} ${UI.countCameras}`),
+      );
+      el.style.gridArea = `${run.row * 2 + 1} / ${run.start + 1} / ${run.row * 2 + 2} / ${run.end + 1}`;
+      heads.push(el);
+    }
+    board.append(...heads);
   }
 
   /**
@@ -877,23 +1038,17 @@ class Wall {
   applyFilter(): void {
     const q = normalise(this.#search.value.trim());
     let shown = 0;
-    for (const sec of this.#board.querySelectorAll<HTMLElement>('section.district')) {
-      const d = sec.dataset['district'] ?? '';
-      let inSection = 0;
-      for (const el of sec.querySelectorAll<HTMLElement>('.tile')) {
-        const t = this.tiles.get(el.dataset['id'] ?? '') as Tile;
-        const match =
-          (this.#district === null || this.#district === d) &&
-          (!q || normalise(`${t.s.name} ${t.s.kecamatan ?? ''} ${t.s.id}`).includes(q));
-        t.filteredOut = !match;
-        el.hidden = !match;
-        if (match) inSection++;
-        t.update();
-      }
-      sec.hidden = inSection === 0;
-      shown += inSection;
+    for (const t of this.tiles.values()) {
+      const match =
+        (this.#district === null || this.#district === (t.s.kecamatan ?? OTHER)) &&
+        (!q || normalise(`${t.s.name} ${t.s.kecamatan ?? ''} ${t.s.id}`).includes(q));
+      t.filteredOut = !match;
+      t.el.hidden = !match;
+      if (match) shown++;
+      t.update();
     }
     this.#empty.hidden = shown > 0;
+    this.layout();
   }
 
   renderCounts(): void {
@@ -907,14 +1062,23 @@ class Wall {
       // Every camera the gateway knows to be down, on screen or not, and any this browser just found.
       const off = all.filter((t) => t.offline).length;
       const conn = this.clients.some((c) => c.state === 'reconnecting') ? 'reconnecting' : this.client.state;
+      // Offline first: a camera that went down (or came back) moves.
+      if (
+        this.ready &&
+        this.#sort === 'offline' &&
+        this.#ordered()
+          .map((t) => t.s.id)
+          .join(' ') !== this.#orderKey
+      )
+        this.layout();
       this.#counts.replaceChildren(
         this.mode === 'snapshots'
-          ? h('span', { class: 'pill' }, h('b', {}, String(stills)), ' cuplikan')
-          : h('span', { class: 'pill live' }, h('i', { class: 'dot' }), h('b', {}, String(live)), ' langsung'),
-        h('span', { class: 'pill off' }, h('i', { class: 'dot' }), h('b', {}, String(off)), ' offline'),
-        h('span', { class: 'pill' }, h('b', {}, String(all.length)), ' kamera'),
+          ? h('span', { class: 'pill' }, h('b', {}, String(stills)), ` ${UI.countStills}`)
+          : h('span', { class: 'pill live' }, h('i', { class: 'dot' }), h('b', {}, String(live)), ` ${UI.countLive}`),
+        h('span', { class: 'pill off' }, h('i', { class: 'dot' }), h('b', {}, String(off)), ` ${UI.countOffline}`),
+        h('span', { class: 'pill' }, h('b', {}, String(all.length)), ` ${UI.countCameras}`),
         conn === 'reconnecting' || conn === 'connecting'
-          ? h('span', { class: 'pill warn' }, h('i', { class: 'dot' }), 'Menyambung ulang…')
+          ? h('span', { class: 'pill warn' }, h('i', { class: 'dot' }), UI.reconnecting)
           : '',
       );
     });
@@ -928,7 +1092,7 @@ class Wall {
     this.#swapped = false;
     this.#underFramesAtSwap = null;
     this.#focusTitle.textContent = t.s.name;
-    this.#focusMeta.textContent = [t.s.kecamatan ? `Kecamatan ${t.s.kecamatan}` : null, 'Kualitas penuh (main)']
+    this.#focusMeta.textContent = [t.s.kecamatan ? `Kecamatan ${t.s.kecamatan}` : null, UI.fullQuality]
       .filter(Boolean)
       .join(' · ');
     this.#focusLink.setAttribute('href', `/m/${encodeURIComponent(t.s.id)}`);
@@ -976,7 +1140,7 @@ class Wall {
 
   #stepFocus(d: number): void {
     if (!this.#focused) return;
-    const visible = [...this.tiles.values()].filter((t) => !t.filteredOut);
+    const visible = this.#shown.length ? this.#shown : [...this.tiles.values()].filter((t) => !t.filteredOut);
     const i = visible.indexOf(this.#focused);
     const next = visible[(i + d + visible.length) % visible.length];
     if (next) this.openFocus(next);
@@ -1089,8 +1253,7 @@ export function startWall(): void {
     w.cctvAccess = accessProbe(access);
     if (access.kind === 'none') {
       // 'missing': on the way to the sign-in page; otherwise the banner says why.
-      if (access.reason === 'unavailable')
-        showWallError('E_UNAUTHENTICATED', 'Tidak ada token akses: buka tautan yang diberikan gateway (…/?token=…).');
+      if (access.reason === 'unavailable') showWallError('E_UNAUTHENTICATED', UI.noToken);
       return;
     }
     wall.showIdentity(access);
@@ -1106,9 +1269,9 @@ function showWallError(code: string, message?: string): void {
       'div',
       { class: 'wall-error', role: 'alert' },
       icon('alert', 28),
-      h('strong', {}, code === 'E_FORBIDDEN_STREAM' ? 'Akses ditolak' : 'Dinding kamera tidak dapat dimuat'),
+      h('strong', {}, code === 'E_FORBIDDEN_STREAM' ? STATE_LABEL.forbidden : UI.wallNotLoaded),
       h('p', {}, errorText(code, message)),
-      h('code', {}, `Kode: ${code}`),
+      h('code', {}, `${UI.code}: ${code}`),
     ),
   );
 }

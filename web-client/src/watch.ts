@@ -17,7 +17,7 @@ import {
   type Variant,
 } from './GatewayClient.js';
 import { LivePlayer, type PlayerProbe } from './LivePlayer.js';
-import { AUTH_ENDED_LABEL, CITY, errorText, isAuthEnded, ORG, STATE_LABEL } from './labels.js';
+import { AUTH_ENDED_LABEL, CITY, errorText, isAuthEnded, ORG, STATE_LABEL, stateTone, UI } from './labels.js';
 import type { PosterProbe } from './Poster.js';
 import {
   type Access,
@@ -137,27 +137,29 @@ export function startWatch(early: EarlySnapshot | null = null): void {
   let current: StreamSummary | undefined;
   let saver = localStorage.getItem(SAVER_KEY) === '1';
 
-  const title = h('h1', { id: 'title' }, 'Menghubungkan…');
+  const title = h('h1', { id: 'title' }, UI.connecting);
   const meta = h('p', { class: 'meta' });
   // The stage shows the state; this copy is for scripts that read #status (and screen readers).
   const status = h('span', { id: 'status', class: 'sr-only', 'data-state': 'connecting' });
+  // The state in short, under the picture (the stage's own badge would cover the camera's clock).
+  const stateBadge = h('span', { class: 'badge', 'aria-hidden': 'true' }, h('i', { class: 'dot' }), h('span'));
   const prevBtn = h(
     'button',
-    { type: 'button', class: 'btn nav', onclick: () => step(-1), 'aria-label': 'Kantor sebelumnya' },
+    { type: 'button', class: 'btn nav', onclick: () => step(-1), 'aria-label': UI.prevOffice },
     icon('prev', 22),
-    h('span', {}, 'Sebelumnya'),
+    h('span', {}, UI.prev),
   );
   const nextBtn = h(
     'button',
-    { type: 'button', class: 'btn nav', onclick: () => step(1), 'aria-label': 'Kantor berikutnya' },
-    h('span', {}, 'Berikutnya'),
+    { type: 'button', class: 'btn nav', onclick: () => step(1), 'aria-label': UI.nextOffice },
+    h('span', {}, UI.next),
     icon('next', 22),
   );
   const saverBtn = h(
     'button',
     { type: 'button', class: 'btn toggle', id: 'saver', 'aria-pressed': String(saver), onclick: () => toggleSaver() },
     icon('saver'),
-    h('span', {}, 'Hemat data'),
+    h('span', {}, UI.saver),
   );
   const statsBtn = h(
     'button',
@@ -172,15 +174,15 @@ export function startWatch(early: EarlySnapshot | null = null): void {
       },
     },
     icon('stats'),
-    h('span', {}, 'Statistik'),
+    h('span', {}, UI.stats),
   );
   const hint = h('p', { class: 'hint', id: 'variant-hint' });
   const search = h('input', {
     type: 'search',
     id: 'search',
-    placeholder: 'Cari kantor atau kecamatan…',
+    placeholder: UI.searchOfficeOrKecPlaceholder,
     autocomplete: 'off',
-    'aria-label': 'Cari kantor atau kecamatan',
+    'aria-label': UI.searchOfficeOrKec,
   });
   const list = h('ul', { id: 'streams', class: 'office-list' });
   const pickerCount = h('span', { class: 'count' });
@@ -188,7 +190,7 @@ export function startWatch(early: EarlySnapshot | null = null): void {
 
   document.body.classList.add('watch-page');
   document.body.replaceChildren(
-    h('a', { class: 'skip', href: '#title' }, 'Lompat ke video'),
+    h('a', { class: 'skip', href: '#title' }, UI.skipToVideo),
     h(
       'header',
       { class: 'topbar' },
@@ -202,7 +204,7 @@ export function startWatch(early: EarlySnapshot | null = null): void {
         'div',
         { class: 'topbar-right' },
         who,
-        h('a', { class: 'btn ghost', href: '/' }, icon('grid'), h('span', {}, 'Semua kamera')),
+        h('a', { class: 'btn ghost', href: '/' }, icon('grid'), h('span', {}, UI.allCameras)),
       ),
     ),
     h(
@@ -212,15 +214,15 @@ export function startWatch(early: EarlySnapshot | null = null): void {
         'section',
         { class: 'player-col', 'aria-labelledby': 'title' },
         stage.el,
-        h('div', { class: 'now' }, h('div', { class: 'now-text' }, title, meta), status),
+        h('div', { class: 'now' }, h('div', { class: 'now-text' }, title, meta, stateBadge), status),
         h('div', { class: 'nav-row' }, prevBtn, nextBtn),
         h('div', { class: 'opt-row' }, saverBtn, statsBtn),
         hint,
       ),
       h(
         'aside',
-        { class: 'picker', 'aria-label': 'Daftar kantor' },
-        h('h2', {}, 'Kantor ', pickerCount),
+        { class: 'picker', 'aria-label': UI.officeList },
+        h('h2', {}, `${UI.offices} `, pickerCount),
         h('label', { class: 'search' }, icon('search'), search),
         list,
       ),
@@ -238,12 +240,28 @@ export function startWatch(early: EarlySnapshot | null = null): void {
     // Access ended: a pause (the banner says why), not the camera's error.
     const authEnded = s === 'error' && isAuthEnded(e);
     status.toggleAttribute('data-auth-ended', authEnded);
+    stateBadge.dataset['tone'] = authEnded ? 'neutral' : stateTone(s);
+    (stateBadge.lastElementChild as HTMLElement).textContent = authEnded ? AUTH_ENDED_LABEL : STATE_LABEL[s];
+    // In words (Indonesian); the gateway's own English sentence stays for scripts in data-detail.
+    status.dataset['detail'] = e ? (player.errorMessage ?? '') : '';
     status.textContent = e
-      ? `${authEnded ? AUTH_ENDED_LABEL : STATE_LABEL[s]}: ${reason ? errorText(e, undefined, reason) : (player.errorMessage ?? errorText(e))} (${e})`
+      ? `${authEnded ? AUTH_ENDED_LABEL : STATE_LABEL[s]}: ${errorText(e, player.errorMessage ?? undefined, reason)} (${e})`
       : STATE_LABEL[s];
   };
+  /** Only what can work is enabled: stepping needs other offices, stats a picture, data saver a camera. */
+  const renderControls = () => {
+    const s = player.state;
+    const canStep = streams.length > 1 || (streams.length === 1 && streams[0] !== current);
+    prevBtn.disabled = !canStep;
+    nextBtn.disabled = !canStep;
+    const failed = s === 'error' || s === 'forbidden' || !current;
+    saverBtn.disabled = failed;
+    statsBtn.disabled = !(s === 'live' || s === 'stalled' || stage.statsVisible);
+  };
   player.addEventListener('statechange', renderStatus);
+  player.addEventListener('statechange', renderControls);
   renderStatus();
+  renderControls();
   // The poster first: before the access, the stream list and signaling (they follow in parallel).
   if (wanted) stage.posterBinding.want(wanted, saver ? 'sub' : 'main');
 
@@ -255,13 +273,7 @@ export function startWatch(early: EarlySnapshot | null = null): void {
       return;
     }
     const hasSub = current.variants.includes('sub');
-    hint.textContent = saver
-      ? hasSub
-        ? 'Hemat data aktif: memutar versi resolusi rendah (SD).'
-        : 'Hemat data aktif, tetapi kamera ini hanya memiliki satu kualitas.'
-      : hasSub
-        ? 'Kualitas penuh (HD). Aktifkan Hemat data untuk versi SD.'
-        : 'Kualitas penuh.';
+    hint.textContent = saver ? (hasSub ? UI.saverOnSub : UI.saverOnNoSub) : hasSub ? UI.fullWithSub : UI.fullOnly;
   };
 
   async function play(s: StreamSummary): Promise<void> {
@@ -279,12 +291,14 @@ export function startWatch(early: EarlySnapshot | null = null): void {
     }
     showInAddress(s.id);
     renderHint();
+    renderControls();
     await player.play(s.id, variantFor(s));
   }
 
   function step(d: number): void {
-    if (!current || streams.length === 0) return;
-    const i = streams.indexOf(current);
+    if (streams.length === 0) return;
+    // From a camera outside the list (refused): to the list's first or last.
+    const i = current ? streams.indexOf(current) : d > 0 ? -1 : 0;
     const next = streams[(i + d + streams.length) % streams.length];
     if (next) void play(next);
   }
@@ -304,10 +318,10 @@ export function startWatch(early: EarlySnapshot | null = null): void {
     for (const s of streams) {
       if (q && !normalise(`${s.name} ${s.kecamatan ?? ''}`).includes(q)) continue;
       shown++;
-      const g = s.kecamatan ?? 'Lainnya';
+      const g = s.kecamatan ?? UI.otherGroup;
       if (g !== group) {
         group = g;
-        items.push(h('li', { class: 'group', role: 'presentation' }, `Kecamatan ${g}`));
+        items.push(h('li', { class: 'group', role: 'presentation' }, s.kecamatan ? `Kecamatan ${g}` : g));
       }
       items.push(
         h(
@@ -330,7 +344,7 @@ export function startWatch(early: EarlySnapshot | null = null): void {
         ),
       );
     }
-    if (shown === 0) items.push(h('li', { class: 'empty' }, 'Tidak ada kantor yang cocok.'));
+    if (shown === 0) items.push(h('li', { class: 'empty' }, UI.noMatchOffice));
     list.replaceChildren(...items);
     pickerCount.textContent = `(${streams.length})`;
   };
@@ -358,11 +372,15 @@ export function startWatch(early: EarlySnapshot | null = null): void {
     player.probe.error = code;
     player.errorMessage = message ?? null;
     player.probe.state = 'error';
-    title.textContent =
-      code === 'E_FORBIDDEN_STREAM' ? 'Akses ditolak' : isAuthEnded(code) ? AUTH_ENDED_LABEL : 'Tidak dapat memutar';
+    // The office's name where the list has it (never the bare id); the reason under it.
+    const name = streams.find((x) => x.id === wanted)?.name;
+    const what =
+      code === 'E_FORBIDDEN_STREAM' ? STATE_LABEL.forbidden : isAuthEnded(code) ? AUTH_ENDED_LABEL : UI.cannotPlay;
+    title.textContent = name ? `${name}: ${what}` : what;
     meta.textContent = errorText(code, message);
     stage.render();
     renderStatus();
+    renderControls();
   };
 
   /** Lists the streams and plays the wanted one (again after a renewed token, if the first try was refused). */
@@ -385,15 +403,17 @@ export function startWatch(early: EarlySnapshot | null = null): void {
     await client.connect();
     streams = sortStreams(await client.listStreams());
     renderList();
+    renderControls();
     const s = streams.find((x) => x.id === wanted) ?? (wanted ? undefined : streams[0]);
     if (s) await play(s);
     else if (wanted) {
-      // Not in this token's list: ask anyway, so the gateway names the reason (E_FORBIDDEN_STREAM).
-      title.textContent = wanted;
-      stage.setTitle(wanted);
+      // Not in this token's list (its name unknown here): ask anyway, so the gateway names the reason
+      // (E_FORBIDDEN_STREAM); the page says the camera is outside this access, not its bare id.
+      title.textContent = UI.notListed;
+      stage.setTitle(UI.notListed);
       showInAddress(wanted);
       await player.play(wanted, 'main');
-    } else showFatal('E_FORBIDDEN_STREAM', 'Token ini tidak mengizinkan kamera mana pun.');
+    } else showFatal('E_FORBIDDEN_STREAM', UI.noCameraAllowed);
   }
 
   void accessReady.then((a) => {
@@ -401,9 +421,8 @@ export function startWatch(early: EarlySnapshot | null = null): void {
     w.cctvAccess = accessProbe(a);
     if (a.kind === 'none') {
       // 'missing': on the way to the sign-in page; otherwise the banner says why.
-      if (a.reason === 'unavailable')
-        showFatal('E_UNAUTHENTICATED', 'Tidak ada token akses: buka tautan yang diberikan gateway (…/?token=…).');
-      else if (a.reason === 'missing') title.textContent = 'Mengalihkan ke halaman masuk…';
+      if (a.reason === 'unavailable') showFatal('E_UNAUTHENTICATED', UI.noToken);
+      else if (a.reason === 'missing') title.textContent = UI.toSignIn;
       else showFatal('E_AUTH_EXPIRED', endedText(a.reason));
       return;
     }

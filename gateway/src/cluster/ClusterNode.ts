@@ -256,6 +256,11 @@ export class ClusterNode implements VariantCluster {
       },
       { additionalProperties: false },
     );
+    /** A camera's variant, as the routes below name it. */
+    const VariantParams = T.Object({
+      id: T.String({ maxLength: 128 }),
+      variant: T.Union([T.Literal('main'), T.Literal('sub')]),
+    });
     app.post('/cluster/pipes', { schema: { body: PipeBody } }, async (req) => this.pipes.open(req.body as PipeRequest));
     app.delete('/cluster/pipes/:id', async (req, reply) => {
       this.pipes.close((req.params as { id: string }).id, 'edge_closed');
@@ -266,10 +271,7 @@ export class ClusterNode implements VariantCluster {
       '/cluster/snapshot/:id/:variant',
       {
         schema: {
-          params: T.Object({
-            id: T.String({ maxLength: 128 }),
-            variant: T.Union([T.Literal('main'), T.Literal('sub')]),
-          }),
+          params: VariantParams,
           querystring: T.Object(
             { width: T.Optional(T.Integer({ minimum: 16, maximum: 3840 })) },
             { additionalProperties: false },
@@ -291,10 +293,7 @@ export class ClusterNode implements VariantCluster {
       '/cluster/keyframe/:id/:variant',
       {
         schema: {
-          params: T.Object({
-            id: T.String({ maxLength: 128 }),
-            variant: T.Union([T.Literal('main'), T.Literal('sub')]),
-          }),
+          params: VariantParams,
           querystring: T.Object(
             { gopMs: T.Optional(T.Integer({ minimum: 0, maximum: 60_000 })) },
             { additionalProperties: false },

@@ -166,6 +166,7 @@ describe('OpenAPI', () => {
     expect(JSON.stringify(doc.components.schemas['Error'])).toContain('"code"');
     expect(JSON.stringify(tokens)).toContain('#/components/schemas/Error');
     expect(doc.paths['/api/openapi.json']?.['get']?.security).toEqual([]);
+    expect(doc.paths['/api/embed/origin']?.['get']?.security).toEqual([]); // the embed asks before it has a token
   });
 
   it('is read at /api/docs, a page whose assets come from the gateway and run under its CSP', async () => {

@@ -26,6 +26,8 @@ function sendPage(reply: FastifyReply, file: string): FastifyReply {
 
 const EmbedOrigin = {
   schema: {
+    summary: 'Whether the embed may post its state to a host page of this origin',
+    security: [], // answered without a token
     querystring: T.Object({ origin: T.String({ minLength: 1, maxLength: 300 }) }, { additionalProperties: false }),
     response: {
       200: T.Object({

@@ -232,6 +232,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // Security headers. The wall needs its own scripts, styles (inline ones too), data: and blob: images and its
   // WebSocket ('self' covers ws:/wss: of the same host); the embed page may be framed by other sites.
+  const inlineScripts = inlineScriptHashes(deps.webRoot);
   await app.register(fastifyHelmet, {
     contentSecurityPolicy: {
       directives: {
@@ -240,8 +241,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         'media-src': ["'self'", 'blob:'],
         // Posters are snapshots fetched with the page's token and shown from object URLs.
         'img-src': ["'self'", 'data:', 'blob:'],
-        // The pages' one inline script (web-client early.js), by the hash the build wrote.
-        'script-src': ["'self'", ...inlineScriptHashes(deps.webRoot)],
+        // The pages' one inline script (web-client early.js), by the hash the build wrote (read again
+        // when the build rewrites it: `npm run build:web` under a running gateway).
+        'script-src': ["'self'", () => inlineScripts()],
         // In a cluster a page may go on from another node's /ws when its own node goes away.
         'connect-src': ["'self'", () => wsOrigins(deps.connectOrigins?.() ?? []) || "'self'"],
       },
@@ -524,14 +526,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   return app;
 }
 
-/** CSP sources for the web client's inline scripts (web-client/build.mjs writes their hashes). */
-function inlineScriptHashes(webRoot: string): string[] {
-  try {
-    const { sha256 } = JSON.parse(fs.readFileSync(path.join(webRoot, 'inline-scripts.json'), 'utf8')) as {
-      sha256: string[];
-    };
-    return sha256.map((h) => `'sha256-${h}'`);
-  } catch {
-    return []; // not built: the pages fail anyway, and say so in the log
-  }
+/**
+ * CSP sources for the web client's inline scripts (web-client/build.mjs writes their hashes), as one
+ * directive value; the file is read again when its modification time changes.
+ */
+function inlineScriptHashes(webRoot: string): () => string {
+  const file = path.join(webRoot, 'inline-scripts.json');
+  let mtime = -1;
+  let value = "'self'";
+  return () => {
+    const m = fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+    if (m === mtime) return value;
+    mtime = m;
+    try {
+      const { sha256 } = JSON.parse(fs.readFileSync(file, 'utf8')) as { sha256: string[] };
+      value = sha256.map((h) => `'sha256-${h}'`).join(' ') || "'self'";
+    } catch {
+      value = "'self'"; // not built: the pages fail anyway, and say so in the log
+    }
+    return value;
+  };
 }

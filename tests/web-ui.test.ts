@@ -372,8 +372,15 @@ describe('the phone view at 320×640', () => {
       const r = b.getBoundingClientRect();
       return { right: r.right, fits: b.scrollWidth <= b.clientWidth };
     });
-    console.log(`phone 320 px: page ${width} px wide; "Berikutnya" ends at ${next.right} px`);
+    // No label cut short with an ellipsis ("Sebelumn…"): each button's text fits its box.
+    const cut = await page
+      .locator('.nav-row .btn span, .opt-row .btn span')
+      .evaluateAll((els) => els.filter((e) => e.scrollWidth > e.clientWidth).map((e) => e.textContent));
+    console.log(
+      `phone 320 px: page ${width} px wide; "Berikutnya" ends at ${next.right} px; labels cut: ${JSON.stringify(cut)}`,
+    );
     await shot(page, 'ui-phone-320.png');
+    expect(cut).toEqual([]);
     expect(width).toBeLessThanOrEqual(320);
     expect(next.right).toBeLessThanOrEqual(320);
     expect(next.fits).toBe(true);

@@ -447,6 +447,21 @@ describe('the phone view at 320×640', () => {
   });
 });
 
+describe('the embedded player', () => {
+  it("lets the camera's own clock show: its bar fades out once live, and a pointer brings it back", async () => {
+    const page = await newPage(640, 360);
+    await page.goto(`${stack.base}/embed/kel-20-ilir-d-i?token=${stack.token()}`);
+    await waitFor('live', async () => (await page.locator('.stage').getAttribute('data-state')) === 'live', 20_000);
+    const opacity = () => page.locator('.stage-top').evaluate((e) => Number(getComputedStyle(e).opacity));
+    const atStart = await opacity();
+    await waitFor('calm', async () => (await opacity()) === 0, 8000);
+    await page.mouse.move(320, 180);
+    await waitFor('the bar back on a pointer', async () => (await opacity()) === 1, 2000);
+    console.log(`embed: bar opacity ${atStart} when live, 0 after a few seconds, 1 under the pointer`);
+    await page.close();
+  });
+});
+
 describe('the ops page', () => {
   it('names offices, counts cameras and streams apart, shows camera health, in Indonesian', async () => {
     const page = await newPage(1440, 900);

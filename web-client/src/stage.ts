@@ -19,7 +19,8 @@ export const STAGE_CSS = `
 .stage .poster[hidden]{display:none}
 .stage[data-poster] .stage-msg{background:linear-gradient(0deg,rgba(5,10,16,.55),rgba(5,10,16,.15) 45%,rgba(5,10,16,0));justify-content:flex-end;padding-bottom:3.6rem}
 .stage[data-poster] .stage-msg p{display:none}
-.stage-top{position:absolute;z-index:3;left:0;right:0;top:0;display:flex;gap:.6rem;align-items:center;padding:.7rem .8rem 1.6rem;background:linear-gradient(180deg,rgba(5,10,16,.78),rgba(5,10,16,0));pointer-events:none}
+.stage-top{position:absolute;z-index:3;left:0;right:0;top:0;display:flex;gap:.6rem;align-items:center;padding:.7rem .8rem 1.6rem;background:linear-gradient(180deg,rgba(5,10,16,.78),rgba(5,10,16,0));pointer-events:none;transition:opacity .5s ease}
+.stage[data-calm] .stage-top{opacity:0}.stage[data-calm]:hover .stage-top,.stage[data-calm]:focus-within .stage-top{opacity:1}
 .stage-title{font-weight:600;text-shadow:0 1px 2px #000;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;min-width:0}
 .badge{display:inline-flex;align-items:center;gap:.4em;padding:.22em .62em .22em .5em;border-radius:999px;font-size:.78rem;font-weight:700;letter-spacing:.02em;background:rgba(10,16,24,.82);border:1px solid rgba(255,255,255,.14);white-space:nowrap;flex:none}
 .badge .dot{width:.55em;height:.55em;border-radius:50%;background:#8a98a8}
@@ -79,6 +80,8 @@ export interface StageOptions {
   snapshots?: SnapshotSource;
 }
 
+/** Live this long (ms): the bar over the picture fades out until a pointer or focus is on the player. */
+const CALM_AFTER_MS = 4000;
 /** A stage's poster is asked for at most this many device pixels wide. */
 const POSTER_MAX_WIDTH = 1920;
 
@@ -96,6 +99,7 @@ const DETAIL: Partial<Record<PlayerState, string>> = {
 export class Stage {
   readonly el: HTMLDivElement;
   readonly badge: HTMLSpanElement;
+  #calmTimer: ReturnType<typeof setTimeout> | undefined;
   readonly titleEl: HTMLSpanElement;
   readonly msg: HTMLDivElement;
   readonly statsEl: HTMLDivElement;
@@ -183,6 +187,24 @@ export class Stage {
     this.player.video.setAttribute('aria-label', `Video langsung: ${t}`);
   }
 
+  /**
+   * Live for a few seconds: the bar over the picture (badge, name) fades out, so it does not cover
+   * what cameras draw there (most put their clock top left); a pointer or focus brings it back, and
+   * so does any other state.
+   */
+  #calmWhenLive(live: boolean): void {
+    if (!live) {
+      clearTimeout(this.#calmTimer);
+      this.#calmTimer = undefined;
+      this.el.removeAttribute('data-calm');
+    } else if (this.#calmTimer === undefined && !this.el.hasAttribute('data-calm')) {
+      this.#calmTimer = setTimeout(() => {
+        this.#calmTimer = undefined;
+        this.el.toggleAttribute('data-calm', this.player.state === 'live');
+      }, CALM_AFTER_MS);
+    }
+  }
+
   render(): void {
     const p = this.player;
     const state = p.state;
@@ -191,6 +213,7 @@ export class Stage {
     const tone = authEnded ? 'neutral' : stateTone(state);
     this.el.dataset['state'] = state;
     this.el.toggleAttribute('data-auth-ended', authEnded);
+    this.#calmWhenLive(state === 'live');
     this.badge.dataset['tone'] = tone;
     (this.badge.lastElementChild as HTMLElement).textContent = authEnded ? AUTH_ENDED_LABEL : STATE_LABEL[state];
     const hasAudio = !!p.media?.getAudioTracks().length;

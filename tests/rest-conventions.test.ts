@@ -167,6 +167,33 @@ describe('OpenAPI', () => {
     expect(JSON.stringify(tokens)).toContain('#/components/schemas/Error');
     expect(doc.paths['/api/openapi.json']?.['get']?.security).toEqual([]);
     expect(doc.paths['/api/embed/origin']?.['get']?.security).toEqual([]); // the embed asks before it has a token
+    // The streams list says what it answers, and an answer (serialized by that schema) keeps every field.
+    const list = JSON.stringify(doc.paths['/api/streams']?.['get']);
+    for (const f of ['"variants"', '"health"', '"lastContactAt"', '"originWorker"']) expect(list).toContain(f);
+    const read = async (token: string) =>
+      (await (await fetch(`${stack.base}/api/streams`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+        streams: { id: string; name: string; variants: Record<string, unknown>[] }[];
+      };
+    const asAdmin = (await read(admin())).streams[0];
+    expect(asAdmin?.id).toBe('cam-rest');
+    expect(Object.keys(asAdmin?.variants[0] ?? {}).sort()).toEqual(
+      [
+        'egressBitrateBps',
+        'ffmpegRestarts',
+        'health',
+        'ingestBitrateBps',
+        'jitterMs',
+        'lastError',
+        'name',
+        'originWorker',
+        'packetsLost',
+        'state',
+        'uptimeSec',
+        'viewers',
+      ].sort(),
+    );
+    const asViewer = (await read(stack.token(['cam-rest']))).streams[0];
+    expect(Object.keys(asViewer?.variants[0] ?? {}).sort()).toEqual(['health', 'name', 'state', 'viewers']);
   });
 
   it('is read at /api/docs, a page whose assets come from the gateway and run under its CSP', async () => {

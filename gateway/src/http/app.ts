@@ -43,6 +43,7 @@ import { type MetricsAccess, registerMetricsRoute } from './metricsRoute.js';
 import { registerOpenApi } from './openapi.js';
 import { registerSignIn, type SignInDeps, sessionOf } from './signin.js';
 import { registerSnapshots, type SnapshotDeps } from './snapshots.js';
+import { StreamListSchema, StreamStatusSchema } from './streamSchemas.js';
 import { registerWebRoutes } from './webRoutes.js';
 import { registerWhep, type WhepDeps } from './whep.js';
 
@@ -383,7 +384,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       variants: s.variants.map((name) => variantStatus(deps.streams.get(s.id, name), seesAllStreams(claims.role))),
     };
   };
-  const listStreams = { schema: { summary: 'The streams this token may see: state, viewers, health' } };
+  const listStreams = {
+    schema: {
+      summary: 'The streams this token may see: state, viewers, health',
+      response: { 200: StreamListSchema },
+    },
+  };
   app.get('/api/streams', listStreams, async (req) => {
     const claims = await authenticate(req, ['viewer', 'integrator', 'operator', 'admin']);
     const ids = deps.streams.list().map((s) => s.id);
@@ -396,7 +402,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   const StreamParams = T.Object({ id: T.String({ maxLength: 128 }) });
   const oneStream = { summary: 'One stream: its variants, and for operators their bitrates, loss and restarts' };
-  app.get('/api/streams/:id', { schema: { ...oneStream, params: StreamParams } }, async (req) => {
+  const oneStreamSchema = { ...oneStream, params: StreamParams, response: { 200: StreamStatusSchema } };
+  app.get('/api/streams/:id', { schema: oneStreamSchema }, async (req) => {
     const claims = await authenticate(req, ['viewer', 'integrator', 'operator', 'admin']);
     return streamStatus((req.params as { id: string }).id, claims);
   });

@@ -55,13 +55,16 @@ async function queryOnce(live: string, asked: AuditQuery): Promise<QueryResult> 
   // A rotated file holds nothing newer than its rotation: one rotated before `from` cannot match.
   const files = trailFiles(live).filter((f) => f.rotatedAt === undefined || f.rotatedAt >= from);
   // The page is among the newest offset+limit matches, so among each file's newest that many: of a
-  // plain file a ring keeps their byte positions (12 bytes each) and the page is read back by position.
+  // plain file a ring keeps their byte positions (8 bytes each) and the page is read back by position.
   const keep = q.offset + q.limit;
-  const counts: { file: TrailFile; n: number; end?: number; starts?: Float64Array; lengths?: Uint32Array }[] = [];
+  type Starts = Uint32Array | Float64Array;
+  const counts: { file: TrailFile; n: number; end?: number; starts?: Starts; lengths?: Uint32Array }[] = [];
   for (const file of files) {
     // The live file grows while it is read: both passes stop where the first one began.
     const end = file.gz ? undefined : fs.statSync(file.path).size;
-    const starts = file.gz ? undefined : new Float64Array(keep);
+    // Byte positions: 4 bytes each while the file is under 4 GiB (files rotate at 64 MiB by default).
+    const starts: Starts | undefined =
+      end === undefined ? undefined : end <= 0xffff_ffff ? new Uint32Array(keep) : new Float64Array(keep);
     const lengths = file.gz ? undefined : new Uint32Array(keep);
     let n = 0;
     await eachLine(

@@ -316,7 +316,10 @@ describe('a camera that rejects the password', () => {
     await page.goto(`${locked.base}/?token=${locked.token()}`);
     const msg = page.locator(`.tile[data-id="${LOCKED}"] .tile-off`);
     await msg.waitFor({ timeout: 5000 });
-    expect((await msg.textContent())?.trim()).toBe(`${HEALTH_LABEL.unauthorized} · ${sinceText(v.health.since)}`);
+    // "Kamera terputus" until the wall's first health answer for the tile, then why and since when.
+    await expect
+      .poll(async () => (await msg.textContent())?.trim(), { timeout: 5000 })
+      .toBe(`${HEALTH_LABEL.unauthorized} · ${sinceText(v.health.since)}`);
     expect((await page.locator('.counts .pill.off').textContent())?.trim()).toBe('1 terputus');
     await page.screenshot({ path: 'test-results/screenshots/wall-health-password.png' }).catch(() => {});
     // Checks every second and a viewer on the wall: still the one login (the backoff is 5 minutes).

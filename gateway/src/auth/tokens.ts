@@ -10,6 +10,14 @@ import { GatewayError } from '../../../signaling/src/errors.js';
  * stream, the ops page and metrics. admin: everything, including the audit trail and any token.
  */
 export type Role = 'viewer' | 'integrator' | 'operator' | 'admin';
+/**
+ * The token of an `Authorization: Bearer <token>` header, or undefined. The scheme is
+ * case-insensitive (RFC 7235): "bearer x" is a Bearer token too.
+ */
+export function bearerToken(header: string | undefined): string | undefined {
+  return header ? /^bearer +(\S+)\s*$/i.exec(header)?.[1] : undefined;
+}
+
 export const ROLES: readonly Role[] = ['viewer', 'integrator', 'operator', 'admin'];
 
 /** Roles that see every stream's status whatever their scope (watching always needs the scope). */

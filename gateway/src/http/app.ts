@@ -24,6 +24,7 @@ import { toCsv } from '../audit/query.js';
 import { QUERY_KINDS } from '../audit/records.js';
 import { isRefusal } from '../auth/sessions.js';
 import {
+  bearerToken,
   type Claims,
   type ClaimsVerifier,
   GLOB_LIMITS,
@@ -313,8 +314,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
    */
   const authenticate = async (req: FastifyRequest, roles: readonly Role[]): Promise<Claims> => {
     const header = req.headers.authorization;
-    // The scheme is case-insensitive (RFC 7235): "bearer x" is a Bearer token too.
-    let token = header ? /^bearer +(\S+)\s*$/i.exec(header)?.[1] : undefined;
+    let token = bearerToken(header);
     if (!header && req.method === 'GET' && req.headers.cookie) {
       const s = sessionOf(app, deps.signIn.sessions, req.headers.cookie);
       if (!isRefusal(s)) token = deps.signIn.sessions.accessToken(s).token;

@@ -6,7 +6,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import type { Registry } from 'prom-client';
 import type { Config } from '../../../config/schema.js';
 import { GatewayError, publicError } from '../../../signaling/src/errors.js';
-import type { Role } from '../auth/tokens.js';
+import { bearerToken, type Role } from '../auth/tokens.js';
 import type { Logger } from '../log.js';
 
 /** How the public port answers GET /metrics. */
@@ -57,7 +57,7 @@ const SCHEMA = {
   querystring: T.Object({}),
 };
 
-const bearerOf = (req: FastifyRequest) => /^bearer +(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
+const bearerOf = (req: FastifyRequest) => bearerToken(req.headers.authorization);
 
 async function send(registry: Registry, reply: FastifyReply): Promise<string> {
   reply.header('content-type', registry.contentType);

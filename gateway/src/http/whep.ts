@@ -7,6 +7,7 @@ import { GatewayError, publicError } from '../../../signaling/src/errors.js';
 import { forbiddenOriginMessage, type PageOrigins, pageOriginCheck } from '../../../signaling/src/origins.js';
 import type { ViewingPort } from '../../../signaling/src/port.js';
 import type { IceServer } from '../../../signaling/src/protocol.js';
+import { bearerToken } from '../auth/tokens.js';
 import type { Logger } from '../log.js';
 import { parseTrickle } from '../viewing/whep/sdp.js';
 import { WhepSessions } from '../viewing/whep/WhepSessions.js';
@@ -149,8 +150,7 @@ async function textBody(_req: FastifyRequest, body: string | Buffer): Promise<st
 }
 
 function bearer(req: FastifyRequest): string {
-  // The scheme is case-insensitive (RFC 7235), as on REST: "bearer x" is a Bearer token too.
-  return /^bearer +(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
+  return bearerToken(req.headers.authorization) ?? '';
 }
 
 function requireType(req: FastifyRequest, type: string): void {

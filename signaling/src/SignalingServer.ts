@@ -69,11 +69,11 @@ export function trustedProxies(entries: readonly string[]): (address: string) =>
   };
 }
 
-/** Whether the upgrade request offers subprotocol `p`. */
-function offers(req: IncomingMessage, p: string): boolean {
+/** The subprotocols an upgrade request offers. */
+function offeredProtocols(req: IncomingMessage): string[] {
   return String(req.headers['sec-websocket-protocol'] ?? '')
     .split(',')
-    .some((x) => x.trim() === p);
+    .map((p) => p.trim());
 }
 
 const unmapped = (a: string) => (a.startsWith('::ffff:') && isIP(a.slice(7)) === 4 ? a.slice(7) : a);
@@ -230,7 +230,7 @@ export class SignalingServer {
         this.#refused({ peer, code: 'E_FORBIDDEN_ORIGIN', level: 'warn' }, () =>
           this.opts.logger.warn({ peer, origin: origin.slice(0, 200) }, 'websocket refused: origin not allowed'),
         );
-        if (offers(req, REFUSAL_PROTOCOL)) {
+        if (offeredProtocols(req).includes(REFUSAL_PROTOCOL)) {
           this.#wss.handleUpgrade(req, socket, head, (ws) => this.#refuseOrigin(ws, origin));
           return;
         }
@@ -311,9 +311,7 @@ export class SignalingServer {
     };
 
     // A token offered as subprotocol `bearer.<jwt>`, or the sign-in cookie, authenticates at once.
-    const protocols = String(req.headers['sec-websocket-protocol'] ?? '')
-      .split(',')
-      .map((p) => p.trim());
+    const protocols = offeredProtocols(req);
     const offered = protocols.find((p) => p.startsWith('bearer.'));
     // The cookie only when the page asks (SESSION_PROTOCOL): an embed with its own token on the same
     // origin as a signed-in person keeps the embed's identity.

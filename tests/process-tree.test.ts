@@ -18,7 +18,8 @@ import { tiedCommand } from '../gateway/src/core/tiedSpawn.js';
 const root = path.resolve(import.meta.dirname, '..');
 const HTTP = 18480;
 const SIM = 18554;
-const RTC = 41480; // worker i listens on RTC + i, UDP and TCP
+// Below Linux's ephemeral range (32768-60999): an outgoing connection's local port can never take them.
+const RTC = 28480; // worker i listens on RTC + i, UDP and TCP
 const MARK = 'PROCESS_TREE_TEST_MARK';
 
 async function waitFor(what: string, ok: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
@@ -176,7 +177,7 @@ beforeAll(async () => {
   const yaml = [
     `server: { host: 127.0.0.1, port: ${HTTP} }`,
     'log: { level: info }',
-    `media: { workers: 2, listenIp: 127.0.0.1, rtcPort: ${RTC}, rtpPortRange: { min: 43480, max: 43580 } }`,
+    `media: { workers: 2, listenIp: 127.0.0.1, rtcPort: ${RTC}, rtpPortRange: { min: 30480, max: 30580 } }`,
     `audit: { file: ${path.join(dir, 'audit.jsonl')} }`,
     'simulator:',
     `  port: ${SIM}`,
